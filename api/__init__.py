@@ -1,0 +1,1 @@
+"""polrag's interfaces: the `polrag` command line (and, next, the HTTP API)."""

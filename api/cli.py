@@ -1,0 +1,200 @@
+"""The `polrag` command line: a thin shell over rag/ and ingest/."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag.errors import ConfigError, DocumentNotFound, PolragError
+
+app = typer.Typer(
+    help="polrag: ask questions about your own Polish documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+documents_app = typer.Typer(help="List, show and delete documents of a collection.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection name (default: POLRAG_COLLECTION).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def main() -> None:
+    """Console-script entry: polrag errors become one clear line and exit code 2."""
+    logging.basicConfig(level=os.environ.get("POLRAG_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except PolragError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _library() -> Any:
+    from rag.library import Library
+    from rag.settings import load_settings
+
+    return Library(load_settings())
+
+
+def _print_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (searched recursively).")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=0, help="Parser processes.")] = None,
+) -> None:
+    """Add documents to a collection. Exit code 1 when any file failed (the rest is stored)."""
+    from ingest.pipeline import ingest_paths
+
+    library = _library()
+    show_bar = sys.stderr.isatty() and not as_json
+    with _progress(show_bar) as on_progress:
+        report = ingest_paths(library, paths, collection=collection, workers=workers, on_progress=on_progress)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        rate = report.pages / report.seconds if report.seconds else 0.0
+        typer.echo(
+            f"added {len(report.added)}, replaced {len(report.replaced)}, "
+            f"unchanged {len(report.unchanged)}, failed {len(report.failed)}; "
+            f"{report.chunks} chunks from {report.pages} pages in {report.seconds:.1f} s ({rate:.1f} pages/s)"
+        )
+        for failure in report.failed:
+            typer.echo(f"failed: {failure.path}: {failure.error}", err=True)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in Polish.")],
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the passages closest to a query (dense search)."""
+    if not query.strip():
+        raise ConfigError("the query is empty")
+    hits = _library().search(query, collection=collection, k=k)
+    if as_json:
+        _print_json({"hits": [hit.to_json() for hit in hits]})
+        return
+    if not hits:
+        typer.echo("no passages found")
+    for rank, hit in enumerate(hits, start=1):
+        page = f", s. {hit.page}" if hit.page is not None else ""
+        typer.secho(f"[{rank}] {hit.file_name}{page}  (score {hit.score:.3f}, chunk {hit.chunk_id})", bold=True)
+        typer.echo(f"    {_shorten(hit.text, 400)}")
+
+
+@documents_app.command("list")
+def documents_list(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """List the documents of a collection."""
+    docs = _library().collection(collection).documents()
+    if as_json:
+        _print_json({"documents": [_document_json(doc) for doc in docs]})
+        return
+    for doc in docs:
+        typer.echo(f"{doc.id}  {doc.file_name}  ({doc.pages} pages, {doc.chunks} chunks)")
+    typer.echo(f"{len(docs)} documents")
+
+
+@documents_app.command("show")
+def documents_show(
+    document_id: Annotated[str, typer.Argument(metavar="ID")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a document and its chunks."""
+    target = _library().collection(collection)
+    doc = target.document(document_id)
+    if doc is None:
+        raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
+    chunks = target.catalog.chunks_of(document_id)
+    if as_json:
+        data = _document_json(doc)
+        data["chunks"] = [
+            {"chunk_id": c.chunk_id, "ordinal": c.ordinal, "page": c.page, "last_page": c.last_page,
+             "heading": c.heading, "text": c.text}
+            for c in chunks
+        ]
+        _print_json(data)
+        return
+    for key, value in _document_json(doc).items():
+        typer.echo(f"{key}: {value}")
+    for chunk in chunks:
+        typer.echo(f"  #{chunk.ordinal} s. {chunk.page}  {chunk.heading}  {_shorten(chunk.text, 120)}")
+
+
+@documents_app.command("delete")
+def documents_delete(
+    document_id: Annotated[str, typer.Argument(metavar="ID")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a document: its chunks, vectors and catalogue rows together."""
+    target = _library().collection(collection)
+    if not target.delete_document(document_id):
+        raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
+    if as_json:
+        _print_json({"deleted": document_id})
+    else:
+        typer.echo(f"deleted {document_id}")
+
+
+def _document_json(doc: Any) -> dict[str, Any]:
+    return {
+        "id": doc.id, "file_name": doc.file_name, "media_type": doc.media_type, "sha256": doc.sha256,
+        "pages": doc.pages, "chunks": doc.chunks, "size_bytes": doc.size_bytes,
+        "added_at": doc.added_at, "source_path": doc.source_path,
+    }
+
+
+def _shorten(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class _progress:
+    """A rich progress bar with documents/s and chunks/s, or nothing when not on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        import time
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[rates]}"), transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("ingest", total=None, rates="")
+        started = time.perf_counter()
+
+        def update(report: Any, total: int) -> None:
+            elapsed = max(time.perf_counter() - started, 1e-6)
+            rates = f"{report.documents / elapsed:.1f} docs/s, {report.chunks / elapsed:.0f} chunks/s"
+            self._bar.update(self._task, completed=report.documents, total=total, rates=rates)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.stop()

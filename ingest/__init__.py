@@ -1,0 +1,1 @@
+"""Ingestion: files -> pages -> clean text -> chunks -> vectors -> a collection."""

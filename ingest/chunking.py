@@ -1,0 +1,182 @@
+"""Packing sentences into chunks bounded in tokens of the embedding model."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ingest.legal import HeadingTracker, starts_block, starts_unit
+from ingest.sentences import split_sentences
+from rag.types import Chunk, Page
+
+
+class TokenCounter(Protocol):
+    """What chunking needs of a tokenizer."""
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, without special tokens."""
+        ...
+
+    def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
+        """Character spans of consecutive pieces of ``text``, each at most ``max_tokens``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingParams:
+    """Chunk size and overlap in tokens; ``max_tokens`` is the model's hard limit."""
+
+    chunk_tokens: int
+    overlap_tokens: int
+    max_tokens: int
+
+    def __post_init__(self) -> None:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError("overlap_tokens must be less than chunk_tokens.")
+        if self.max_tokens < 8:
+            raise ValueError("max_tokens must be at least 8.")
+
+    @property
+    def budget(self) -> int:
+        return min(self.chunk_tokens, self.max_tokens)
+
+    @property
+    def overlap(self) -> int:
+        return min(self.overlap_tokens, self.budget // 2)
+
+
+@dataclass(slots=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    opens_unit: bool
+    heading: str
+
+
+def join_pages(pages: Sequence[Page]) -> tuple[str, list[int]]:
+    """The document's text and each page's start offset in it.
+
+    A sentence running over a page break is joined with a space, so it stays one sentence.
+    """
+    parts: list[str] = []
+    starts: list[int] = []
+    length = 0
+    for page in pages:
+        text = page.text.strip()
+        if parts:
+            follows_sentence = parts[-1][-1:] in ".!?:;" or not text or starts_block(text)
+            separator = "\n" if follows_sentence else " "
+            parts.append(separator)
+            length += 1
+        starts.append(length)
+        parts.append(text)
+        length += len(text)
+    return "".join(parts), starts
+
+
+def chunk_document(
+    pages: Sequence[Page],
+    counter: TokenCounter,
+    params: ChunkingParams,
+    *,
+    document_id: str,
+    file_name: str,
+) -> list[Chunk]:
+    """Split cleaned pages into chunks: whole sentences, legal units opening a chunk."""
+    text, page_starts = join_pages(pages)
+    units = _units(text, counter, params.budget)
+    groups = _pack(units, params)
+    chunk_texts = [text[group[0].start : group[-1].end] for group in groups]
+    counts = counter.count(chunk_texts) if chunk_texts else []
+    chunks: list[Chunk] = []
+    for group, chunk_text, tokens in zip(groups, chunk_texts, counts, strict=True):
+        start, end = group[0].start, group[-1].end
+        pieces = [(start, end, tokens)]
+        if tokens > params.max_tokens:
+            # Joining sentences can tokenize longer than their sum; never let the model truncate.
+            pieces = [
+                (start + a, start + b, n)
+                for (a, b), n in _measured(counter, chunk_text, params.budget)
+            ]
+        for piece_start, piece_end, piece_tokens in pieces:
+            chunks.append(
+                Chunk(
+                    document_id=document_id,
+                    file_name=file_name,
+                    ordinal=len(chunks),
+                    text=text[piece_start:piece_end],
+                    first_page=_page_at(pages, page_starts, piece_start),
+                    last_page=_page_at(pages, page_starts, piece_end - 1),
+                    char_start=piece_start,
+                    char_end=piece_end,
+                    heading=group[0].heading,
+                    token_count=piece_tokens,
+                )
+            )
+    return chunks
+
+
+def _measured(counter: TokenCounter, text: str, budget: int) -> list[tuple[tuple[int, int], int]]:
+    spans = counter.split(text, budget)
+    return list(zip(spans, counter.count([text[a:b] for a, b in spans]), strict=True))
+
+
+def _units(text: str, counter: TokenCounter, budget: int) -> list[_Unit]:
+    spans = split_sentences(text)
+    sentences = [text[a:b] for a, b in spans]
+    counts = counter.count(sentences)
+    tracker = HeadingTracker()
+    units: list[_Unit] = []
+    for (start, end), sentence, tokens in zip(spans, sentences, counts, strict=True):
+        at_line_start = start == 0 or text[start - 1] == "\n"
+        opens = at_line_start and starts_unit(sentence)
+        heading = tracker.update(sentence) if at_line_start else tracker.update("")
+        if tokens <= budget:
+            units.append(_Unit(start, end, tokens, opens, heading))
+            continue
+        for index, ((a, b), n) in enumerate(_measured(counter, sentence, budget)):
+            units.append(_Unit(start + a, start + b, n, opens and index == 0, heading))
+    return units
+
+
+def _pack(units: list[_Unit], params: ChunkingParams) -> list[list[_Unit]]:
+    budget, overlap = params.budget, params.overlap
+    # A legal unit opens a new chunk unless the current one is still small: tiny
+    # articles are better read together than embedded one by one.
+    min_tokens_before_break = budget // 4
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    tokens = 0
+    fresh = 0  # units in ``current`` that are not overlap from the previous chunk
+    for unit in units:
+        boundary = unit.opens_unit and fresh and tokens >= min_tokens_before_break
+        if current and fresh and (boundary or tokens + unit.tokens + 1 > budget):
+            groups.append(current)
+            carried = [] if unit.opens_unit else _tail(current, overlap, budget - unit.tokens)
+            current, tokens, fresh = carried, sum(u.tokens + 1 for u in carried), 0
+        current.append(unit)
+        tokens += unit.tokens + 1
+        fresh += 1
+    if current and fresh:
+        groups.append(current)
+    return groups
+
+
+def _tail(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
+    """The last sentences of a chunk, up to ``overlap`` tokens, carried into the next."""
+    carried: list[_Unit] = []
+    total = 0
+    for unit in reversed(units):
+        if total + unit.tokens + 1 > min(overlap, room):
+            break
+        carried.insert(0, unit)
+        total += unit.tokens + 1
+    return carried
+
+
+def _page_at(pages: Sequence[Page], starts: list[int], offset: int) -> int | None:
+    index = max(0, bisect.bisect_right(starts, offset) - 1)
+    return pages[index].number

@@ -1,0 +1,155 @@
+"""One loader per format; :func:`load_file` picks it from the file's content, not its name."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable
+from io import BytesIO
+from pathlib import Path
+
+from ingest.loaders.docx import load_docx
+from ingest.loaders.html import load_html
+from ingest.loaders.odt import load_odt
+from ingest.loaders.pdf import load_pdf
+from ingest.loaders.text import load_text
+from rag.errors import BadDocumentError, UnsupportedFileType
+from rag.types import Page, ParsedDocument
+
+Loader = Callable[[bytes], list[Page]]
+
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "html": "text/html",
+    "txt": "text/plain",
+    "md": "text/markdown",
+}
+LOADERS: dict[str, Loader] = {
+    "pdf": load_pdf,
+    "docx": load_docx,
+    "odt": load_odt,
+    "html": load_html,
+    "txt": load_text,
+    "md": load_text,
+}
+EXTENSIONS = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".odt": "odt",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".txt": "txt",
+    ".text": "txt",
+    ".md": "md",
+    ".markdown": "md",
+}
+SUPPORTED_SUFFIXES = frozenset(EXTENSIONS)
+
+
+def detect_kind(data: bytes, file_name: str) -> str:
+    """The format of ``data``, judged by its content; the extension only breaks ties.
+
+    A file whose content contradicts its extension (a ``.pdf`` that is really a ZIP)
+    is refused rather than parsed as something it is not.
+    """
+    suffix = Path(file_name).suffix.lower()
+    claimed = EXTENSIONS.get(suffix)
+    actual = _sniff(data)
+    if claimed is None:
+        if actual in ("pdf", "docx", "odt", "html"):
+            return actual
+        raise UnsupportedFileType(f"unsupported file type {suffix or '(no extension)'!r}")
+    if actual == claimed:
+        return actual
+    if claimed in ("txt", "md", "html") and actual in ("text", "html"):
+        return claimed
+    raise BadDocumentError(
+        f"content is not {claimed.upper()} (looks like {_describe_kind(actual)}); "
+        "the file is corrupt or misnamed"
+    )
+
+
+def _sniff(data: bytes) -> str:
+    head = data[:1024]
+    if b"%PDF-" in head:  # the PDF spec allows junk before the header
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_kind(data)
+    if _looks_like_html(head):
+        return "html"
+    if _looks_binary(head):
+        return "binary"
+    return "text"
+
+
+def load_file(path: Path, *, max_bytes: int | None = None) -> ParsedDocument:
+    """Read, identify and parse one file. Every problem is a :class:`BadDocumentError`."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise BadDocumentError(f"cannot read file: {exc.strerror or exc}") from None
+    if max_bytes is not None and size > max_bytes:
+        raise BadDocumentError(
+            f"file too large: {size / 2**20:.1f} MiB, the limit is {max_bytes / 2**20:.0f} MiB"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadDocumentError(f"cannot read file: {exc.strerror or exc}") from None
+    return parse_bytes(data, path.name)
+
+
+def parse_bytes(data: bytes, file_name: str) -> ParsedDocument:
+    """Parse a file already in memory; the pages come back raw (not yet cleaned)."""
+    if not data.strip():
+        raise BadDocumentError("empty file")
+    kind = detect_kind(data, file_name)
+    pages = LOADERS[kind](data)
+    if not any(page.text.strip() for page in pages):
+        raise BadDocumentError(
+            "no text layer (scanned?)" if kind == "pdf" else "no text found in the document"
+        )
+    return ParsedDocument(
+        file_name=file_name,
+        media_type=MEDIA_TYPES[kind],
+        sha256=hashlib.sha256(data).hexdigest(),
+        pages=tuple(pages),
+        size_bytes=len(data),
+    )
+
+
+def _zip_kind(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            names = set(archive.namelist())
+            if "word/document.xml" in names:
+                return "docx"
+            if "mimetype" in names:
+                mimetype = archive.read("mimetype").decode("ascii", "replace").strip()
+                if mimetype == MEDIA_TYPES["odt"]:
+                    return "odt"
+    except zipfile.BadZipFile:
+        return "binary"
+    return "zip"
+
+
+def _looks_like_html(head: bytes) -> bool:
+    lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return lowered.startswith((b"<!doctype html", b"<html", b"<?xml")) and b"<html" in head.lower()
+
+
+def _looks_binary(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text has NULs but is text
+        return False
+    return b"\x00" in head
+
+
+def _describe_kind(kind: str) -> str:
+    return {
+        "zip": "a ZIP archive",
+        "binary": "binary data",
+        "text": "plain text",
+    }.get(kind, kind.upper())

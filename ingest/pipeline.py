@@ -1,0 +1,193 @@
+"""Batch ingestion: discover files, parse them in worker processes, embed, commit."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunking import ChunkingParams
+from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
+from rag.collection import CollectionWriter
+from rag.library import Library
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH_CHUNKS = 256  # chunks from several documents embedded together: fuller batches
+SAVE_EVERY_S = 30.0
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[FailedFile] = field(default_factory=list)
+    chunks: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": len(self.added),
+            "replaced": len(self.replaced),
+            "unchanged": len(self.unchanged),
+            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
+            "chunks": self.chunks,
+        }
+
+    @property
+    def documents(self) -> int:
+        return len(self.added) + len(self.replaced) + len(self.unchanged) + len(self.failed)
+
+
+ProgressCallback = Callable[[IngestReport, int], None]
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[FailedFile]]:
+    """Files to ingest, each with its name in the collection, and the paths that are not there.
+
+    A file named directly keeps its own name; files found in a folder are named by their
+    path inside it ("2020/ustawa.pdf"), so equal names in different sub-folders stay apart.
+    """
+    found: list[tuple[Path, str]] = []
+    missing: list[FailedFile] = []
+    for path in paths:
+        if path.is_file():
+            found.append((path, path.name))
+        elif path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path)
+                if any(part.startswith((".", "~$")) for part in relative.parts):
+                    continue  # hidden files, editor locks
+                if child.is_file():
+                    found.append((child, relative.as_posix()))
+        else:
+            missing.append(FailedFile(str(path), "no such file or folder"))
+    return found, missing
+
+
+def ingest_paths(
+    library: Library, paths: Sequence[Path], *, collection: str | None = None,
+    workers: int | None = None, on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest files and folders into a collection; bad files are reported, never fatal."""
+    started = time.perf_counter()
+    files, report_missing = discover(paths)
+    report = IngestReport(failed=list(report_missing))
+    settings = library.settings
+    target = library.collection(collection, create=True)
+    embedder = library.embedder
+    params = ChunkingParams(
+        settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens
+    )
+    max_bytes = settings.max_file_mb * 2**20
+    workers = settings.worker_count if workers is None else workers
+    total = len(files) + len(report.failed)
+
+    with target.writer() as writer:
+        todo = []
+        for path, name in files:
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                suffix = path.suffix or "(no extension)"
+                report.failed.append(FailedFile(str(path), f"unsupported file type {suffix!r}"))
+                continue
+            try:
+                # Unchanged bytes are skipped before any parsing: re-running a batch is cheap.
+                unchanged = path.stat().st_size <= max_bytes and writer.existing(_sha256(path))
+            except OSError as exc:
+                report.failed.append(FailedFile(str(path), f"cannot read file: {exc.strerror}"))
+                continue
+            if unchanged:
+                report.unchanged.append(name)
+            else:
+                todo.append((path, name))
+        _notify(on_progress, report, total)
+        prepared = _prepare_all(todo, embedder, params, max_bytes, workers)
+        _commit_all(prepared, writer, embedder, report, on_progress, total)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _prepare_all(
+    todo: list[tuple[Path, str]], embedder, params: ChunkingParams, max_bytes: int, workers: int,  # type: ignore[no-untyped-def]
+) -> Iterator[PreparedDocument | FailedFile]:
+    if workers <= 1 or len(todo) <= 1:
+        counter = embedder.token_counter()
+        for path, name in todo:
+            yield prepare_file(path, name, counter, params, max_bytes)
+        return
+    # spawn, not fork: the parent holds torch threads that a fork would copy mid-flight.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=context, initializer=init_worker,
+        initargs=(embedder.model_name, params, max_bytes),
+    ) as pool:
+        jobs = [(str(path), name) for path, name in todo]
+        yield from pool.map(prepare_in_worker, jobs, chunksize=1)
+
+
+def _commit_all(
+    prepared: Iterable[PreparedDocument | FailedFile], writer: CollectionWriter, embedder,  # type: ignore[no-untyped-def]
+    report: IngestReport, on_progress: ProgressCallback | None, total: int,
+) -> None:
+    buffer: list[PreparedDocument] = []
+    last_save = time.monotonic()
+    for item in prepared:
+        if isinstance(item, FailedFile):
+            report.failed.append(item)
+            _notify(on_progress, report, total)
+            continue
+        buffer.append(item)
+        if sum(len(doc.chunks) for doc in buffer) >= EMBED_BATCH_CHUNKS:
+            _embed_and_store(buffer, writer, embedder, report)
+            buffer = []
+            _notify(on_progress, report, total)
+            if time.monotonic() - last_save > SAVE_EVERY_S:
+                writer.flush()
+                last_save = time.monotonic()
+    if buffer:
+        _embed_and_store(buffer, writer, embedder, report)
+        _notify(on_progress, report, total)
+
+
+def _embed_and_store(
+    batch: list[PreparedDocument], writer: CollectionWriter, embedder, report: IngestReport,  # type: ignore[no-untyped-def]
+) -> None:
+    texts = [chunk.text for doc in batch for chunk in doc.chunks]
+    vectors = embedder.encode_passages(texts)
+    offset = 0
+    for doc in batch:
+        count = len(doc.chunks)
+        doc_vectors = vectors[offset : offset + count]
+        offset += count
+        try:
+            status, _ = writer.add(doc.document, doc.chunks, doc_vectors, source_path=doc.source_path)
+        except Exception as exc:  # disk full, locked database: report and keep going
+            log.exception("storing %s failed", doc.source_path)
+            report.failed.append(FailedFile(doc.source_path, f"cannot store document: {exc}"))
+            continue
+        getattr(report, status).append(doc.document.file_name)
+        if status != "unchanged":
+            report.chunks += count
+            report.pages += len(doc.document.pages)
+
+
+def _notify(callback: ProgressCallback | None, report: IngestReport, total: int) -> None:
+    if callback is not None:
+        callback(report, total)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+

@@ -1,0 +1,86 @@
+"""Parse, clean and chunk one file: the work that runs in parser processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ingest.chunking import ChunkingParams, TokenCounter, chunk_document
+from ingest.clean import clean_pages
+from ingest.loaders import load_file
+from rag.collection import document_id_for
+from rag.errors import BadDocumentError
+from rag.types import Chunk, ParsedDocument
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDocument:
+    """A file ready to embed: its cleaned pages and its chunks."""
+
+    document: ParsedDocument
+    chunks: tuple[Chunk, ...]
+    source_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailedFile:
+    path: str
+    error: str
+
+
+def prepare_file(
+    path: Path, name: str, counter: TokenCounter, params: ChunkingParams, max_bytes: int
+) -> PreparedDocument | FailedFile:
+    """Load, clean and chunk ``path``; a bad file comes back as :class:`FailedFile`."""
+    try:
+        parsed = load_file(path, max_bytes=max_bytes)
+        pages = clean_pages(parsed.pages, reflow=parsed.media_type == "application/pdf")
+        if not any(page.text for page in pages):
+            raise BadDocumentError(
+                "no text layer (scanned?)" if parsed.media_type == "application/pdf" else "no text"
+            )
+        document = ParsedDocument(
+            file_name=name, media_type=parsed.media_type, sha256=parsed.sha256,
+            pages=tuple(pages), size_bytes=parsed.size_bytes,
+        )
+        chunks = chunk_document(
+            pages, counter, params, document_id=document_id_for(parsed.sha256), file_name=name
+        )
+    except BadDocumentError as exc:
+        return FailedFile(str(path), exc.reason)
+    except Exception as exc:  # a parser bug must not stop the batch; report it instead
+        return FailedFile(str(path), f"cannot process file: {type(exc).__name__}: {exc}")
+    if not chunks:
+        return FailedFile(str(path), "no text found in the document")
+    return PreparedDocument(document, tuple(chunks), str(path))
+
+
+# -- parser processes ------------------------------------------------------------
+# Each worker loads only the embedder's tokenizer (fast, small), never the model.
+
+_worker_state: dict[str, object] = {}
+
+
+def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -> None:
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _worker_state.update(counter=_counter(tokenizer_source), params=params, max_bytes=max_bytes)
+
+
+def prepare_in_worker(job: tuple[str, str]) -> PreparedDocument | FailedFile:
+    path, name = job
+    return prepare_file(
+        Path(path), name, _worker_state["counter"], _worker_state["params"],  # type: ignore[arg-type]
+        _worker_state["max_bytes"],  # type: ignore[arg-type]
+    )
+
+
+@lru_cache(maxsize=2)
+def _counter(tokenizer_source: str) -> TokenCounter:
+    from transformers import AutoTokenizer
+
+    from rag.embeddings import HFTokenCounter
+
+    return HFTokenCounter(AutoTokenizer.from_pretrained(tokenizer_source))

@@ -1,0 +1,203 @@
+"""The SQLite catalogue of a collection: documents, chunks and their vectors.
+
+The catalogue is the source of truth. Vectors are kept here too (float32 blobs), so the
+FAISS file can always be rebuilt or caught up after a crash.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from rag.types import Chunk, DocumentInfo, Hit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    file_name TEXT NOT NULL UNIQUE,
+    media_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    pages INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    source_path TEXT NOT NULL DEFAULT '',
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_sha ON documents(sha256);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- FAISS ids: never reused after a delete
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    heading TEXT NOT NULL,
+    first_page INTEGER,
+    last_page INTEGER,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id, ordinal);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
+"""
+DOCUMENT_COLUMNS = "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
+
+
+class Catalog:
+    """One SQLite connection to a collection's catalogue (WAL: readers never block)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; bumps the generation so other processes notice the change."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def generation(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0])
+
+    # -- documents ---------------------------------------------------------------
+
+    def find_by_sha(self, sha256: str) -> DocumentInfo | None:
+        return self._one_document("d.sha256 = ?", sha256)
+
+    def find_by_name(self, file_name: str) -> DocumentInfo | None:
+        return self._one_document("d.file_name = ?", file_name)
+
+    def get_document(self, document_id: str) -> DocumentInfo | None:
+        return self._one_document("d.id = ?", document_id)
+
+    def list_documents(self) -> list[DocumentInfo]:
+        rows = self._db.execute(
+            f"SELECT {DOCUMENT_COLUMNS}, COUNT(c.id) FROM documents d "
+            "LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.file_name"
+        ).fetchall()
+        return [_document(row) for row in rows]
+
+    def insert_document(
+        self, db: sqlite3.Connection, document_id: str, *, file_name: str, media_type: str,
+        sha256: str, pages: int, size_bytes: int, source_path: str, chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+    ) -> list[int]:
+        """Insert a document and its chunks inside ``db``'s open transaction; returns chunk ids."""
+        db.execute(
+            "INSERT INTO documents(id, file_name, media_type, sha256, pages, size_bytes, "
+            "source_path, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (document_id, file_name, media_type, sha256, pages, size_bytes, source_path,
+             datetime.now(UTC).isoformat(timespec="seconds")),
+        )
+        ids = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            cursor = db.execute(
+                "INSERT INTO chunks(document_id, ordinal, text, heading, first_page, last_page, "
+                "char_start, char_end, tokens, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (document_id, chunk.ordinal, chunk.text, chunk.heading, chunk.first_page,
+                 chunk.last_page, chunk.char_start, chunk.char_end, chunk.token_count,
+                 np.asarray(vector, dtype=np.float32).tobytes()),
+            )
+            ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def delete_document(self, db: sqlite3.Connection, document_id: str) -> list[int]:
+        """Delete a document inside ``db``'s transaction; returns the ids of its chunks."""
+        ids = [row[0] for row in db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
+        db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return ids
+
+    # -- chunks ------------------------------------------------------------------
+
+    def chunk_ids(self) -> np.ndarray:
+        rows = self._db.execute("SELECT id FROM chunks").fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def chunk_ids_of(self, document_ids: Iterable[str]) -> np.ndarray:
+        wanted = list(document_ids)
+        if not wanted:
+            return np.zeros(0, dtype=np.int64)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", wanted)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def vectors_of(self, chunk_ids: np.ndarray, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the given chunks that still exist."""
+        found_ids: list[int] = []
+        blobs: list[bytes] = []
+        ids = [int(i) for i in chunk_ids]
+        for start in range(0, len(ids), 900):  # SQLite's bound-variable limit
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            for chunk_id, blob in self._db.execute(
+                f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part
+            ):
+                found_ids.append(chunk_id)
+                blobs.append(blob)
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dimension)
+        return np.asarray(found_ids, dtype=np.int64), vectors
+
+    def hits(self, chunk_ids: Sequence[int], scores: Sequence[float]) -> list[Hit]:
+        """Hits for chunk ids in the given order; ids deleted meanwhile are skipped."""
+        if not chunk_ids:
+            return []
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, "
+            f"c.heading, c.ordinal FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"WHERE c.id IN ({marks})",
+            [int(i) for i in chunk_ids],
+        ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        hits = []
+        for chunk_id, score in zip(chunk_ids, scores, strict=True):
+            row = by_id.get(int(chunk_id))
+            if row is not None:
+                hits.append(Hit(row[0], row[1], row[2], row[3], row[4], row[5], float(score), row[6], row[7]))
+        return hits
+
+    def chunks_of(self, document_id: str) -> list[Hit]:
+        rows = self._db.execute(
+            "SELECT c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, c.heading, "
+            "c.ordinal FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "WHERE c.document_id = ? ORDER BY c.ordinal",
+            (document_id,),
+        ).fetchall()
+        return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], 0.0, r[6], r[7]) for r in rows]
+
+    def _one_document(self, where: str, value: str) -> DocumentInfo | None:
+        row = self._db.execute(
+            f"SELECT {DOCUMENT_COLUMNS}, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) "
+            f"FROM documents d WHERE {where}",
+            (value,),
+        ).fetchone()
+        return _document(row) if row else None
+
+
+def _document(row: tuple) -> DocumentInfo:  # type: ignore[type-arg]
+    return DocumentInfo(
+        id=row[0], file_name=row[1], media_type=row[2], sha256=row[3], pages=row[4],
+        size_bytes=row[5], added_at=row[6], source_path=row[7], chunks=row[8],
+    )

@@ -1,0 +1,209 @@
+"""Sentence-transformers embedder: prefixes per model family, token counting, fast batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.device import resolve_device, resolve_dtype
+from rag.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefixes:
+    query: str
+    passage: str
+
+
+# Substring of the model id -> the prefixes the model was trained with.
+KNOWN_PREFIXES: tuple[tuple[str, Prefixes], ...] = (
+    ("mmlw-retrieval", Prefixes("zapytanie: ", "")),
+    ("mmlw-e5", Prefixes("query: ", "passage: ")),
+    ("e5", Prefixes("query: ", "passage: ")),
+    ("bge-m3", Prefixes("", "")),
+)
+
+
+def known_prefixes(model: str) -> Prefixes:
+    """The prefixes of a known model family; none for models polrag does not know."""
+    name = model.lower().rstrip("/")
+    for marker, prefixes in KNOWN_PREFIXES:
+        if marker in name:
+            return prefixes
+    return Prefixes("", "")
+
+
+class Embedder:
+    """Turns passages and queries into L2-normalised float32 vectors.
+
+    Weights load in :meth:`warm_up` (or on first use), never in ``__init__``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 32,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1.")
+        self.model_name = model
+        self.batch_size = batch_size
+        defaults = known_prefixes(model)
+        self.prefixes = Prefixes(
+            defaults.query if query_prefix is None else query_prefix,
+            defaults.passage if passage_prefix is None else passage_prefix,
+        )
+        self._device_setting = device
+        self._dtype_setting = dtype
+        self._model: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Embedder:
+        return cls(
+            settings.embedding_model,
+            device=settings.device,
+            dtype=settings.embedding_dtype,
+            batch_size=settings.embedding_batch_size,
+            query_prefix=settings.embedding_query_prefix,
+            passage_prefix=settings.embedding_passage_prefix,
+        )
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a weights bar per start-up is noise on the CLI
+        device = resolve_device(self._device_setting)
+        dtype = resolve_dtype(self._dtype_setting, device)
+        try:
+            model = SentenceTransformer(self.model_name, device=device)
+        except Exception as exc:  # hub errors, missing folders, broken configs
+            raise ModelLoadError(_load_hint(self.model_name, exc)) from exc
+        if dtype != "float32":
+            model.to(getattr(torch, dtype))
+        model.eval()
+        self._model = model
+        self.dtype = dtype
+        log.info("embedder %s on %s (%s)", self.model_name, device, dtype)
+
+    @property
+    def model(self) -> Any:
+        self.warm_up()
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        return int(get_dim())
+
+    @property
+    def max_passage_tokens(self) -> int:
+        """Tokens of passage text the model reads without truncating (prefix and specials off)."""
+        tokenizer = self.model.tokenizer
+        limit = int(self.model.max_seq_length)
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        prefix = len(tokenizer(self.prefixes.passage, add_special_tokens=False)["input_ids"])
+        return limit - specials - prefix
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.prefixes.passage + t for t in texts])
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.prefixes.query + t for t in texts])
+
+    def token_counter(self) -> HFTokenCounter:
+        return HFTokenCounter(self.model.tokenizer)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            # encode() sorts by length itself, so each batch pads only to similar lengths.
+            vectors = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=False,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        array = vectors.float().cpu().numpy()
+        # Normalise in float32: a bf16/fp16 norm is off by up to 1e-3.
+        norms = np.linalg.norm(array, axis=1, keepdims=True)
+        return np.ascontiguousarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class HFTokenCounter:
+    """Token counts and token-bounded splits with a Hugging Face fast tokenizer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
+        encoded = self.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        offsets = encoded["offset_mapping"]
+        spans: list[tuple[int, int]] = []
+        index = 0
+        start = 0
+        while index < len(offsets):
+            stop = min(index + max_tokens, len(offsets))
+            if stop < len(offsets):
+                # Back off to a token that starts a word, so no word is cut in half.
+                for candidate in range(stop, index + max(1, max_tokens // 2), -1):
+                    begin = offsets[candidate][0]
+                    if begin > 0 and text[begin - 1].isspace():
+                        stop = candidate
+                        break
+            end = offsets[stop - 1][1] if stop < len(offsets) else len(text)
+            if end > start:
+                spans.append((start, end))
+            start = offsets[stop][0] if stop < len(offsets) else len(text)
+            index = stop
+        return [(a, b) for a, b in (_trim(text, a, b) for a, b in spans) if b > a]
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _load_hint(model: str, exc: Exception) -> str:
+    if Path(model).exists():
+        return f"cannot load embedding model from folder {model!r}: {exc}"
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = (
+        "HF_HUB_OFFLINE=1 is set, so only models already in the cache or a local folder load"
+        if offline
+        else "check the id, your network, and HF_TOKEN for gated models"
+    )
+    return f"cannot load embedding model {model!r} (POLRAG_EMBEDDING_MODEL): {exc}; {hint}"

@@ -1,0 +1,47 @@
+"""The error hierarchy of polrag. HTTP status codes live in ``api/``, not here."""
+
+from __future__ import annotations
+
+
+class PolragError(Exception):
+    """Base class of every error polrag raises on purpose."""
+
+
+class ConfigError(PolragError):
+    """A setting is invalid; the message names the setting."""
+
+
+class BadDocumentError(PolragError):
+    """A file cannot be ingested: corrupt, encrypted, empty, scanned, wrong type, too large."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnsupportedFileType(BadDocumentError):
+    """The file is of a type polrag has no loader for."""
+
+
+class CollectionError(PolragError):
+    """A collection cannot be opened or written."""
+
+
+class CollectionNotFound(CollectionError):
+    """The named collection does not exist."""
+
+
+class EmbeddingMismatch(CollectionError):
+    """A collection was built with another embedding model than the one configured."""
+
+
+class CollectionBusy(CollectionError):
+    """Another writer holds the collection's lock."""
+
+
+class DocumentNotFound(PolragError):
+    """No document with that id in the collection."""
+
+
+class ModelLoadError(PolragError):
+    """A model could not be loaded; the message says what to do."""

@@ -1,0 +1,62 @@
+"""The entry point the CLI and the API share: settings, the embedder and open collections."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from rag.collection import Collection, Manifest, list_collections
+from rag.embeddings import Embedder
+from rag.settings import Settings
+from rag.types import Hit
+
+
+class Library:
+    """Holds the embedder and every collection opened so far; load it once per process."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder.from_settings(settings)
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    def expected_manifest(self) -> Manifest:
+        embedder = self.embedder
+        return Manifest(
+            embedding_model=embedder.model_name,
+            dimension=embedder.dimension,
+            query_prefix=embedder.prefixes.query,
+            passage_prefix=embedder.prefixes.passage,
+            chunk_tokens=self.settings.chunk_tokens,
+            chunk_overlap_tokens=self.settings.chunk_overlap_tokens,
+            max_chunk_tokens=embedder.max_passage_tokens,
+        )
+
+    def collection(self, name: str | None = None, *, create: bool = False) -> Collection:
+        """An open collection; ``create`` makes it when missing, else CollectionNotFound."""
+        name = name or self.settings.collection
+        with self._lock:
+            if name not in self._collections:
+                self._collections[name] = Collection.open(
+                    self.settings.index_dir, name, self.expected_manifest(), create=create,
+                    lock_timeout=self.settings.lock_timeout_s,
+                )
+            return self._collections[name]
+
+    def collection_names(self) -> list[str]:
+        return list_collections(self.settings.index_dir)
+
+    def search(
+        self, query: str, *, collection: str | None = None, k: int = 5,
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """Dense search: the ``k`` chunks closest to ``query``, best first."""
+        target = self.collection(collection)
+        vector = self.embedder.encode_queries([query])
+        return target.search(vector, k, document_ids=document_ids)[0]
+
+    def close(self) -> None:
+        with self._lock:
+            for collection in self._collections.values():
+                collection.close()
+            self._collections.clear()

@@ -1,0 +1,144 @@
+"""polrag's settings: one pydantic-settings class, read from ``POLRAG_*`` and ``.env``.
+
+Built by :func:`get_settings` (cached), never at import time, so tests and the CLI
+can set the environment first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def check_collection_name(name: str) -> str:
+    """Refuse names that could escape the index dir or confuse the file system."""
+    if not COLLECTION_NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Settings(BaseSettings):
+    """Every knob of polrag. A model setting takes a hub id or a local folder."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="POLRAG_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    index_dir: Path = Field(Path("indexes"), description="Folder holding one sub-folder per collection.")
+    collection: str = Field("default", description="Collection used when a command names none.")
+
+    embedding_model: str = Field(
+        "sdadas/mmlw-retrieval-roberta-large",
+        description="Sentence-transformers embedder: hub id or local folder.",
+    )
+    embedding_query_prefix: str | None = Field(
+        None, description="Prefix for queries; None uses the known value for the model."
+    )
+    embedding_passage_prefix: str | None = Field(
+        None, description="Prefix for passages; None uses the known value for the model."
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per forward pass.")
+    embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="auto: float16 on CUDA, bfloat16 on CPUs with native bf16 (AMX/AVX512-BF16), "
+        "else float32.",
+    )
+
+    reranker_model: str = Field(
+        "sdadas/polish-reranker-large-ranknet",
+        description="Cross-encoder reranker; empty turns reranking off.",
+    )
+    llm_backend: Literal["transformers", "openai"] = Field(
+        "transformers", description="Generate in-process or through an OpenAI-compatible server."
+    )
+    llm_model: str = Field("speakleash/Bielik-4.5B-v3.0-Instruct", description="Generator model.")
+    llm_base_url: str = Field("", description="Base URL of the OpenAI-compatible server.")
+    llm_api_key: str = Field("", description="API key of the OpenAI-compatible server.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
+
+    api_keys: str = Field("", description="Comma-separated API keys; empty disables auth.")
+    max_upload_mb: int = Field(50, ge=1, description="Largest accepted upload, in MiB.")
+    max_file_mb: int = Field(500, ge=1, description="Largest file the batch ingest accepts, in MiB.")
+
+    chunk_tokens: int = Field(
+        320, ge=16, description="Chunk size in embedding-model tokens (capped by the model)."
+    )
+    chunk_overlap_tokens: int = Field(48, ge=0, description="Overlap between chunks, in tokens.")
+    ingest_workers: int = Field(
+        0, ge=0, le=64, description="Parser processes for batch ingest; 0 picks from the CPU count."
+    )
+    lock_timeout_s: float = Field(
+        60.0, ge=0, description="How long a writer waits for a collection's lock."
+    )
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not COLLECTION_NAME.fullmatch(value):
+            raise ValueError("use 1-64 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("embedding_model", "llm_model")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a hub id or a local folder")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError(
+                f"POLRAG_CHUNK_OVERLAP_TOKENS ({self.chunk_overlap_tokens}) must be smaller "
+                f"than POLRAG_CHUNK_TOKENS ({self.chunk_tokens})"
+            )
+        if self.llm_backend == "openai" and not self.llm_base_url:
+            raise ValueError("POLRAG_LLM_BASE_URL is required when POLRAG_LLM_BACKEND=openai")
+        return self
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def worker_count(self) -> int:
+        if self.ingest_workers:
+            return self.ingest_workers
+        return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus ``overrides``; bad values raise ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        name = f"POLRAG_{field.upper()}" if field else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(message if not field else f"{name}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built once on first use."""
+    return load_settings()
