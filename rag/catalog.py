@@ -131,6 +131,9 @@ class Catalog:
 
     # -- chunks ------------------------------------------------------------------
 
+    def chunk_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
     def chunk_ids(self) -> np.ndarray:
         rows = self._db.execute("SELECT id FROM chunks").fetchall()
         return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))

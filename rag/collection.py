@@ -158,7 +158,8 @@ class Collection:
         """Make the FAISS index hold exactly the catalogue's chunks."""
         with self._mutex:
             generation = self.catalog.generation()
-            if trust_file and _read_state(self.folder) == generation:
+            trusted = trust_file and _read_state(self.folder) == generation
+            if trusted and len(self._index) == self.catalog.chunk_count():
                 self._generation = generation
                 return
             wanted = self.catalog.chunk_ids()

@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine (see README): `make run` and `make test`.
+# Both create ./.venv and install torch first: the pinned CPU wheel here, while the
+# project's own requirement stays a range so GPU machines keep their CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+DOCS ?= tests/data
+QUERY ?= Kiedy zaniechano poboru podatku dochodowego od spółek?
+
+.PHONY: run test install lint
+
+run: $(VENV)/.installed-run
+	$(BIN)/polrag ingest $(DOCS)
+	$(BIN)/polrag search "$(QUERY)"
+
+test: $(VENV)/.installed-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/pip install -q ruff mypy
+	$(BIN)/ruff check rag ingest api tests bench
+	$(BIN)/mypy rag ingest api
+
+install: $(VENV)/.installed-run
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[cpu]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[cpu,test]'
+	touch $@

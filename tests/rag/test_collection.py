@@ -1,0 +1,159 @@
+"""Collections: idempotent ingest, replace, delete, manifest checks, locking, recovery."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import ingest_paths
+from rag.collection import VECTORS, VECTORS_STATE, Collection, Manifest
+from rag.errors import CollectionBusy, CollectionNotFound, EmbeddingMismatch
+
+LAS = (
+    "Plan urządzenia lasu sporządza się na 10 lat. Nadleśniczy prowadzi gospodarkę leśną "
+    "w nadleśnictwie na podstawie planu urządzenia lasu. Lasy chroni się przed pożarami."
+)
+ZOLW = (
+    "Żółw błotny jest gatunkiem chronionym w Polsce. Żyje w starorzeczach i bagnach. "
+    "Samica składa jaja w piaszczystych wydmach."
+)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def consistent(collection: Collection) -> None:
+    """FAISS holds exactly the catalogue's chunk ids."""
+    faiss_ids = np.sort(collection._index.ids())
+    catalogue_ids = np.sort(collection.catalog.chunk_ids())
+    assert np.array_equal(faiss_ids, catalogue_ids)
+
+
+def test_ingest_then_search_finds_the_right_passage(library, real_pdfs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "docs"
+    write(docs, "las.txt", LAS)
+    write(docs, "zolw.md", "# Żółw\n\n" + ZOLW)
+    report = ingest_paths(library, [docs, *real_pdfs], workers=0)
+    assert report.failed == []
+    assert sorted(report.added) == sorted(["las.txt", "zolw.md", *(p.name for p in real_pdfs)])
+    hits = library.search("Gdzie żyje żółw błotny?", k=3)
+    assert hits[0].file_name == "zolw.md"
+    assert "starorzeczach" in hits[0].text or "chronionym" in hits[0].text
+    pdf_hits = library.search("zaniechanie poboru podatku dochodowego spółek", k=3)
+    assert pdf_hits[0].file_name == "DU_2020_poz12.pdf"
+    assert pdf_hits[0].page == 1
+    consistent(library.collection())
+
+
+def test_reingest_unchanged_is_a_no_op(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "las.txt", LAS)
+    first = ingest_paths(library, [path], workers=0)
+    collection = library.collection()
+    generation = collection.catalog.generation()
+    second = ingest_paths(library, [path], workers=0)
+    assert (first.added, second.unchanged, second.added, second.chunks) == (["las.txt"], ["las.txt"], [], 0)
+    assert collection.catalog.generation() == generation
+
+
+def test_changed_file_with_same_name_replaces_old_version(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, "notatka.txt", LAS)
+    ingest_paths(library, [path], workers=0)
+    collection = library.collection()
+    old = collection.documents()[0]
+    write(tmp_path, "notatka.txt", ZOLW)
+    report = ingest_paths(library, [path], workers=0)
+    assert report.replaced == ["notatka.txt"]
+    docs = collection.documents()
+    assert len(docs) == 1 and docs[0].id != old.id
+    assert collection.document(old.id) is None
+    assert all("Żółw" in hit.text or "jaja" in hit.text or "bagnach" in hit.text
+               for hit in library.search("plan urządzenia lasu", k=5))
+    consistent(collection)
+
+
+def test_delete_removes_vectors_and_rows(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ingest_paths(library, [write(tmp_path, "a.txt", LAS), write(tmp_path, "b.txt", ZOLW)], workers=0)
+    collection = library.collection()
+    target = next(doc for doc in collection.documents() if doc.file_name == "a.txt")
+    assert collection.delete_document(target.id)
+    assert not collection.delete_document(target.id)
+    assert [doc.file_name for doc in collection.documents()] == ["b.txt"]
+    assert {hit.file_name for hit in library.search("plan urządzenia lasu", k=10)} == {"b.txt"}
+    consistent(collection)
+    # The deletion survives a reopen (the vector file was saved).
+    library.close()
+    consistent(library.collection())
+    assert {hit.file_name for hit in library.search("lasy", k=10)} == {"b.txt"}
+
+
+def test_search_can_be_limited_to_documents(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ingest_paths(library, [write(tmp_path, "a.txt", LAS), write(tmp_path, "b.txt", ZOLW)], workers=0)
+    only_b = next(doc.id for doc in library.collection().documents() if doc.file_name == "b.txt")
+    hits = library.search("plan urządzenia lasu", k=5, document_ids=[only_b])
+    assert hits and {hit.file_name for hit in hits} == {"b.txt"}
+    assert library.search("las", k=5, document_ids=["nope"]) == []
+
+
+def test_other_embedding_model_is_refused(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ingest_paths(library, [write(tmp_path, "a.txt", LAS)], workers=0)
+    other = Manifest("sdadas/mmlw-retrieval-roberta-large", 1024, "zapytanie: ", "", 320, 48, 509)
+    with pytest.raises(EmbeddingMismatch) as error:
+        Collection.open(library.settings.index_dir, "default", other)
+    message = str(error.value)
+    assert "mmlw-retrieval-roberta-large" in message and "POLRAG_EMBEDDING_MODEL" in message
+
+
+def test_missing_collection_is_a_clear_error(library) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CollectionNotFound, match="collection 'nowhere' does not exist"):
+        library.collection("nowhere")
+
+
+def test_second_writer_fails_clearly_while_the_first_holds_the_lock(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    collection = library.collection(create=True)
+    collection.lock_timeout = 0.3
+    holding, release = threading.Event(), threading.Event()
+
+    def first_writer() -> None:
+        with collection.writer():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(CollectionBusy, match="being written by another process"), collection.writer():
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with collection.writer():  # free again once the first writer is done
+        pass
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt", "stale"])
+def test_lost_or_stale_vector_file_is_rebuilt_from_the_catalogue(library, tmp_path, damage) -> None:  # type: ignore[no-untyped-def]
+    ingest_paths(library, [write(tmp_path, "a.txt", LAS)], workers=0)
+    folder = library.collection().folder
+    stale = folder / "stale.faiss"
+    shutil.copy(folder / VECTORS, stale)
+    ingest_paths(library, [write(tmp_path, "b.txt", ZOLW)], workers=0)
+    library.close()
+    if damage == "delete":
+        (folder / VECTORS).unlink()
+    elif damage == "corrupt":
+        (folder / VECTORS).write_bytes(b"not a faiss index")
+    else:  # an older vector file with a state file that does not match the catalogue
+        shutil.copy(stale, folder / VECTORS)
+        (folder / VECTORS_STATE).write_text('{"generation": 1}')
+    collection = library.collection()
+    consistent(collection)
+    assert {h.file_name for h in library.search("żółw błotny", k=10)} == {"a.txt", "b.txt"}

@@ -1,0 +1,82 @@
+"""kill -9 in the middle of an ingest leaves a consistent, searchable collection."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag.collection import CATALOG
+
+WORDS = "las rzeka góra miasto szkoła urząd sąd podatek ustawa drzewo żółw łąka".split()
+
+
+def make_corpus(folder: Path, count: int) -> None:
+    folder.mkdir()
+    for i in range(count):
+        sentences = [
+            f"Dokument {i} opisuje temat {WORDS[(i + j) % len(WORDS)]} w punkcie {j}. "
+            f"Zdanie {j} dokumentu {i} zawiera słowo {WORDS[(i * j) % len(WORDS)]}."
+            for j in range(40)
+        ]
+        (folder / f"dok_{i:03d}.txt").write_text(" ".join(sentences), encoding="utf-8")
+
+
+def committed_documents(catalog: Path) -> int:
+    if not catalog.exists():
+        return 0
+    try:
+        with sqlite3.connect(catalog, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def start_ingest(corpus: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    code = "from api.cli import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "ingest", str(corpus), "--workers", "0", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def test_kill_9_mid_ingest_keeps_committed_documents(settings, library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 60)
+    env = {**os.environ, "POLRAG_EMBEDDING_DTYPE": "float32"}  # slower: a wider window to kill in
+    catalog = settings.index_dir / "default" / CATALOG
+    process = start_ingest(corpus, env)
+    deadline = time.monotonic() + 120
+    while committed_documents(catalog) < 5 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    survivors = committed_documents(catalog)
+    assert 5 <= survivors < 60, "the kill must land mid-ingest"
+
+    collection = library.collection()
+    assert np.array_equal(np.sort(collection._index.ids()), np.sort(collection.catalog.chunk_ids()))
+    docs = collection.documents()
+    assert len(docs) == survivors
+    for doc in docs:  # every committed document is searchable, chunk by chunk
+        chunks = collection.catalog.chunks_of(doc.id)
+        assert chunks and len(chunks) == doc.chunks
+        best = library.search(chunks[0].text, k=1, document_ids=[doc.id])
+        assert best and best[0].chunk_id == chunks[0].chunk_id
+    library.close()
+
+    # Running the batch again finishes the job: old documents unchanged, the rest added.
+    resumed = start_ingest(corpus, env)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    assert b'"unchanged": %d' % survivors in out
+    collection = library.collection()
+    assert len(collection.documents()) == 60
+    assert np.array_equal(np.sort(collection._index.ids()), np.sort(collection.catalog.chunk_ids()))
