@@ -30,7 +30,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 def main() -> None:
     """Console-script entry: polrag errors become one clear line and exit code 2."""
-    logging.basicConfig(level=os.environ.get("POLRAG_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("POLRAG_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         app()
     except PolragError as exc:
@@ -95,7 +97,9 @@ def search(
         typer.echo("no passages found")
     for rank, hit in enumerate(hits, start=1):
         page = f", s. {hit.page}" if hit.page is not None else ""
-        typer.secho(f"[{rank}] {hit.file_name}{page}  (score {hit.score:.3f}, chunk {hit.chunk_id})", bold=True)
+        typer.secho(
+            f"[{rank}] {hit.file_name}{page}  (score {hit.score:.3f}, chunk {hit.chunk_id})", bold=True
+        )
         typer.echo(f"    {_shorten(hit.text, 400)}")
 
 
@@ -126,8 +130,14 @@ def documents_show(
     if as_json:
         data = _document_json(doc)
         data["chunks"] = [
-            {"chunk_id": c.chunk_id, "ordinal": c.ordinal, "page": c.page, "last_page": c.last_page,
-             "heading": c.heading, "text": c.text}
+            {
+                "chunk_id": c.chunk_id,
+                "ordinal": c.ordinal,
+                "page": c.page,
+                "last_page": c.last_page,
+                "heading": c.heading,
+                "text": c.text,
+            }
             for c in chunks
         ]
         _print_json(data)
@@ -156,9 +166,15 @@ def documents_delete(
 
 def _document_json(doc: Any) -> dict[str, Any]:
     return {
-        "id": doc.id, "file_name": doc.file_name, "media_type": doc.media_type, "sha256": doc.sha256,
-        "pages": doc.pages, "chunks": doc.chunks, "size_bytes": doc.size_bytes,
-        "added_at": doc.added_at, "source_path": doc.source_path,
+        "id": doc.id,
+        "file_name": doc.file_name,
+        "media_type": doc.media_type,
+        "sha256": doc.sha256,
+        "pages": doc.pages,
+        "chunks": doc.chunks,
+        "size_bytes": doc.size_bytes,
+        "added_at": doc.added_at,
+        "source_path": doc.source_path,
     }
 
 
@@ -181,8 +197,12 @@ class _progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(
-            TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[rates]}"), transient=False,
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[rates]}"),
+            transient=False,
         )
         self._bar.start()
         self._task = self._bar.add_task("ingest", total=None, rates="")

@@ -98,8 +98,7 @@ def chunk_document(
         if tokens > params.max_tokens:
             # Joining sentences can tokenize longer than their sum; never let the model truncate.
             pieces = [
-                (start + a, start + b, n)
-                for (a, b), n in _measured(counter, chunk_text, params.budget)
+                (start + a, start + b, n) for (a, b), n in _measured(counter, chunk_text, params.budget)
             ]
         for piece_start, piece_end, piece_tokens in pieces:
             chunks.append(

@@ -23,9 +23,7 @@ DIGITS = re.compile(r"\d+")
 PAGE_NUMBER_LINE = re.compile(
     r"^(?:(?:strona|str\.|s\.)\s*)?[-–—]?\s*\d{1,4}\s*[-–—]?(?:\s*(?:z|/)\s*\d{1,4})?$", re.I
 )
-GAZETTE_HEADER = re.compile(
-    r"^(?:dziennik ustaw|monitor polski)\s*[-–—]\s*\d+\s*[-–—]\s*poz\.\s*\d+$", re.I
-)
+GAZETTE_HEADER = re.compile(r"^(?:dziennik ustaw|monitor polski)\s*[-–—]\s*\d+\s*[-–—]\s*poz\.\s*\d+$", re.I)
 EDGE_LINES = 3
 
 
@@ -47,9 +45,13 @@ def reflow_lines(text: str) -> str:
     """Join layout-wrapped lines; a line break survives before structure or after a sentence."""
     out: list[str] = []
     for line in text.split("\n"):
-        if not out or not line or not out[-1]:
-            out.append(line)
-        elif starts_block(line) or (out[-1][-1] in ".!?:;" and not line[0].islower()):
+        if (
+            not out
+            or not line
+            or not out[-1]
+            or starts_block(line)
+            or (out[-1][-1] in ".!?:;" and not line[0].islower())
+        ):
             out.append(line)
         else:
             out[-1] = f"{out[-1]} {line}"

@@ -74,8 +74,12 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Failed
 
 
 def ingest_paths(
-    library: Library, paths: Sequence[Path], *, collection: str | None = None,
-    workers: int | None = None, on_progress: ProgressCallback | None = None,
+    library: Library,
+    paths: Sequence[Path],
+    *,
+    collection: str | None = None,
+    workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest files and folders into a collection; bad files are reported, never fatal."""
     started = time.perf_counter()
@@ -84,9 +88,7 @@ def ingest_paths(
     settings = library.settings
     target = library.collection(collection, create=True)
     embedder = library.embedder
-    params = ChunkingParams(
-        settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens
-    )
+    params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens)
     max_bytes = settings.max_file_mb * 2**20
     workers = settings.worker_count if workers is None else workers
     total = len(files) + len(report.failed)
@@ -116,7 +118,11 @@ def ingest_paths(
 
 
 def _prepare_all(
-    todo: list[tuple[Path, str]], embedder, params: ChunkingParams, max_bytes: int, workers: int,  # type: ignore[no-untyped-def]
+    todo: list[tuple[Path, str]],
+    embedder,
+    params: ChunkingParams,
+    max_bytes: int,
+    workers: int,  # type: ignore[no-untyped-def]
 ) -> Iterator[PreparedDocument | FailedFile]:
     if workers <= 1 or len(todo) <= 1:
         counter = embedder.token_counter()
@@ -126,7 +132,9 @@ def _prepare_all(
     # spawn, not fork: the parent holds torch threads that a fork would copy mid-flight.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=context, initializer=init_worker,
+        max_workers=min(workers, len(todo)),
+        mp_context=context,
+        initializer=init_worker,
         initargs=(embedder.model_name, params, max_bytes),
     ) as pool:
         jobs = [(str(path), name) for path, name in todo]
@@ -134,8 +142,12 @@ def _prepare_all(
 
 
 def _commit_all(
-    prepared: Iterable[PreparedDocument | FailedFile], writer: CollectionWriter, embedder,  # type: ignore[no-untyped-def]
-    report: IngestReport, on_progress: ProgressCallback | None, total: int,
+    prepared: Iterable[PreparedDocument | FailedFile],
+    writer: CollectionWriter,
+    embedder,  # type: ignore[no-untyped-def]
+    report: IngestReport,
+    on_progress: ProgressCallback | None,
+    total: int,
 ) -> None:
     buffer: list[PreparedDocument] = []
     last_save = time.monotonic()
@@ -158,7 +170,10 @@ def _commit_all(
 
 
 def _embed_and_store(
-    batch: list[PreparedDocument], writer: CollectionWriter, embedder, report: IngestReport,  # type: ignore[no-untyped-def]
+    batch: list[PreparedDocument],
+    writer: CollectionWriter,
+    embedder,
+    report: IngestReport,  # type: ignore[no-untyped-def]
 ) -> None:
     texts = [chunk.text for doc in batch for chunk in doc.chunks]
     vectors = embedder.encode_passages(texts)
@@ -190,4 +205,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-

@@ -41,8 +41,11 @@ def prepare_file(
                 "no text layer (scanned?)" if parsed.media_type == "application/pdf" else "no text"
             )
         document = ParsedDocument(
-            file_name=name, media_type=parsed.media_type, sha256=parsed.sha256,
-            pages=tuple(pages), size_bytes=parsed.size_bytes,
+            file_name=name,
+            media_type=parsed.media_type,
+            sha256=parsed.sha256,
+            pages=tuple(pages),
+            size_bytes=parsed.size_bytes,
         )
         chunks = chunk_document(
             pages, counter, params, document_id=document_id_for(parsed.sha256), file_name=name
@@ -59,22 +62,28 @@ def prepare_file(
 # -- parser processes ------------------------------------------------------------
 # Each worker loads only the embedder's tokenizer (fast, small), never the model.
 
-_worker_state: dict[str, object] = {}
+@dataclass(frozen=True, slots=True)
+class _WorkerState:
+    counter: TokenCounter
+    params: ChunkingParams
+    max_bytes: int
+
+
+_worker: _WorkerState | None = None
 
 
 def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -> None:
     import os
 
+    global _worker
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _worker_state.update(counter=_counter(tokenizer_source), params=params, max_bytes=max_bytes)
+    _worker = _WorkerState(_counter(tokenizer_source), params, max_bytes)
 
 
 def prepare_in_worker(job: tuple[str, str]) -> PreparedDocument | FailedFile:
+    assert _worker is not None, "init_worker runs first in every parser process"
     path, name = job
-    return prepare_file(
-        Path(path), name, _worker_state["counter"], _worker_state["params"],  # type: ignore[arg-type]
-        _worker_state["max_bytes"],  # type: ignore[arg-type]
-    )
+    return prepare_file(Path(path), name, _worker.counter, _worker.params, _worker.max_bytes)
 
 
 @lru_cache(maxsize=2)

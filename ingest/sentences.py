@@ -11,9 +11,7 @@ CANDIDATE = re.compile(r"[.!?…]+[\"”»’)\]]*(?=\s)")
 NEXT_TOKEN = re.compile(r"\s+(\S)")
 PREVIOUS_WORD = re.compile(r"(\S+)$")
 # "Art. 5. 1." or "§ 2. 3." at the start of a line: numbering, not sentence ends.
-ENUMERATION_PREFIX = re.compile(
-    r"^[„\"]?(?:(?:Art\.|§|ust\.|pkt)\s*)?\d+[a-z]*\.(?:\s*\d+[a-z]*\.)*$"
-)
+ENUMERATION_PREFIX = re.compile(r"^[„\"]?(?:(?:Art\.|§|ust\.|pkt)\s*)?\d+[a-z]*\.(?:\s*\d+[a-z]*\.)*$")
 SENTENCE_START = re.compile(r"[A-ZĄĆĘŁŃÓŚŹŻ0-9„\"“«(\[§–—-]")
 
 
@@ -71,7 +69,7 @@ def _is_boundary(line: str, begin: int, punct_start: int, end: int) -> bool:
     if line[punct_start] != ".":
         return True
     word_match = PREVIOUS_WORD.search(line, begin, punct_start)
-    word = word_match.group(1).lstrip("(„\"[") if word_match else ""
+    word = word_match.group(1).lstrip('(„"[') if word_match else ""
     always, numeric_only = abbreviations()
     if word in always or word.lower() in always or _is_initial(word):
         return False
@@ -82,7 +80,7 @@ def _is_boundary(line: str, begin: int, punct_start: int, end: int) -> bool:
 
 
 def _is_initial(word: str) -> bool:
-    """"J." in "J. Kowalski": one capital letter is a name's initial, not a sentence."""
+    """ "J." in "J. Kowalski": one capital letter is a name's initial, not a sentence."""
     return len(word) == 1 and word.isupper()
 
 

@@ -45,7 +45,9 @@ CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id, ordinal);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
-DOCUMENT_COLUMNS = "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
+DOCUMENT_COLUMNS = (
+    "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
+)
 
 
 class Catalog:
@@ -68,9 +70,7 @@ class Catalog:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
-            self._db.execute(
-                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
-            )
+            self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -99,25 +99,51 @@ class Catalog:
         return [_document(row) for row in rows]
 
     def insert_document(
-        self, db: sqlite3.Connection, document_id: str, *, file_name: str, media_type: str,
-        sha256: str, pages: int, size_bytes: int, source_path: str, chunks: Sequence[Chunk],
+        self,
+        db: sqlite3.Connection,
+        document_id: str,
+        *,
+        file_name: str,
+        media_type: str,
+        sha256: str,
+        pages: int,
+        size_bytes: int,
+        source_path: str,
+        chunks: Sequence[Chunk],
         vectors: np.ndarray,
     ) -> list[int]:
         """Insert a document and its chunks inside ``db``'s open transaction; returns chunk ids."""
         db.execute(
             "INSERT INTO documents(id, file_name, media_type, sha256, pages, size_bytes, "
             "source_path, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (document_id, file_name, media_type, sha256, pages, size_bytes, source_path,
-             datetime.now(UTC).isoformat(timespec="seconds")),
+            (
+                document_id,
+                file_name,
+                media_type,
+                sha256,
+                pages,
+                size_bytes,
+                source_path,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
         )
         ids = []
         for chunk, vector in zip(chunks, vectors, strict=True):
             cursor = db.execute(
                 "INSERT INTO chunks(document_id, ordinal, text, heading, first_page, last_page, "
                 "char_start, char_end, tokens, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (document_id, chunk.ordinal, chunk.text, chunk.heading, chunk.first_page,
-                 chunk.last_page, chunk.char_start, chunk.char_end, chunk.token_count,
-                 np.asarray(vector, dtype=np.float32).tobytes()),
+                (
+                    document_id,
+                    chunk.ordinal,
+                    chunk.text,
+                    chunk.heading,
+                    chunk.first_page,
+                    chunk.last_page,
+                    chunk.char_start,
+                    chunk.char_end,
+                    chunk.token_count,
+                    np.asarray(vector, dtype=np.float32).tobytes(),
+                ),
             )
             ids.append(int(cursor.lastrowid or 0))
         return ids
@@ -201,6 +227,13 @@ class Catalog:
 
 def _document(row: tuple) -> DocumentInfo:  # type: ignore[type-arg]
     return DocumentInfo(
-        id=row[0], file_name=row[1], media_type=row[2], sha256=row[3], pages=row[4],
-        size_bytes=row[5], added_at=row[6], source_path=row[7], chunks=row[8],
+        id=row[0],
+        file_name=row[1],
+        media_type=row[2],
+        sha256=row[3],
+        pages=row[4],
+        size_bytes=row[5],
+        added_at=row[6],
+        source_path=row[7],
+        chunks=row[8],
     )

@@ -81,7 +81,12 @@ class Collection:
 
     @classmethod
     def open(
-        cls, index_dir: Path, name: str, expected: Manifest, *, create: bool = True,
+        cls,
+        index_dir: Path,
+        name: str,
+        expected: Manifest,
+        *,
+        create: bool = True,
         lock_timeout: float = 60.0,
     ) -> Collection:
         """Open (or create) collection ``name`` under ``index_dir``, checking its manifest."""
@@ -170,7 +175,9 @@ class Collection:
                 log.info("collection %s: vectors caught up (+%d, -%d)", self.name, len(missing), len(extra))
             self._index.remove(extra)
             for start in range(0, len(missing), 50_000):
-                ids, vectors = self.catalog.vectors_of(missing[start : start + 50_000], self.manifest.dimension)
+                ids, vectors = self.catalog.vectors_of(
+                    missing[start : start + 50_000], self.manifest.dimension
+                )
                 self._index.add(ids, vectors)
             self._generation = generation
 
@@ -192,8 +199,12 @@ class CollectionWriter:
         return self._collection.catalog.find_by_sha(sha256)
 
     def add(
-        self, document: ParsedDocument, chunks: Sequence[Chunk], vectors: np.ndarray,
-        *, source_path: str = "",
+        self,
+        document: ParsedDocument,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        *,
+        source_path: str = "",
     ) -> tuple[str, str]:
         """Store a document; returns (status, document id), status added|replaced|unchanged."""
         collection = self._collection
@@ -205,9 +216,16 @@ class CollectionWriter:
         with collection._mutex, collection.catalog.transaction() as db:
             removed = collection.catalog.delete_document(db, previous.id) if previous else []
             ids = collection.catalog.insert_document(
-                db, document_id, file_name=document.file_name, media_type=document.media_type,
-                sha256=document.sha256, pages=len(document.pages), size_bytes=document.size_bytes,
-                source_path=source_path, chunks=chunks, vectors=vectors,
+                db,
+                document_id,
+                file_name=document.file_name,
+                media_type=document.media_type,
+                sha256=document.sha256,
+                pages=len(document.pages),
+                size_bytes=document.size_bytes,
+                source_path=source_path,
+                chunks=chunks,
+                vectors=vectors,
             )
         with collection._mutex:
             collection._index.remove(np.asarray(removed, dtype=np.int64))

@@ -109,8 +109,9 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
         )
         return int(get_dim())
 
@@ -165,9 +166,7 @@ class HFTokenCounter:
         return [len(ids) for ids in encoded["input_ids"]]
 
     def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
-        encoded = self.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
-        )
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         offsets = encoded["offset_mapping"]
         spans: list[tuple[int, int]] = []
         index = 0

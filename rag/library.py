@@ -38,7 +38,10 @@ class Library:
         with self._lock:
             if name not in self._collections:
                 self._collections[name] = Collection.open(
-                    self.settings.index_dir, name, self.expected_manifest(), create=create,
+                    self.settings.index_dir,
+                    name,
+                    self.expected_manifest(),
+                    create=create,
                     lock_timeout=self.settings.lock_timeout_s,
                 )
             return self._collections[name]
@@ -47,7 +50,11 @@ class Library:
         return list_collections(self.settings.index_dir)
 
     def search(
-        self, query: str, *, collection: str | None = None, k: int = 5,
+        self,
+        query: str,
+        *,
+        collection: str | None = None,
+        k: int = 5,
         document_ids: Sequence[str] | None = None,
     ) -> list[Hit]:
         """Dense search: the ``k`` chunks closest to ``query``, best first."""

@@ -80,9 +80,7 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         0, ge=0, le=64, description="Parser processes for batch ingest; 0 picks from the CPU count."
     )
-    lock_timeout_s: float = Field(
-        60.0, ge=0, description="How long a writer waits for a collection's lock."
-    )
+    lock_timeout_s: float = Field(60.0, ge=0, description="How long a writer waits for a collection's lock.")
 
     @field_validator("collection")
     @classmethod

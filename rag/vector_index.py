@@ -79,7 +79,7 @@ class VectorIndex:
         if allowed_ids is not None:
             # ID selectors run on the CPU index only; filtered searches are small anyway.
             selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
             return self._index.search(queries, k, params=params)
         return self._searcher().search(queries, k)
 

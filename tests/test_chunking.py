@@ -73,7 +73,8 @@ def test_overlong_sentence_is_split_never_truncated() -> None:
 
 def test_article_starts_a_chunk_and_becomes_its_heading() -> None:
     body = " ".join(f"Przepis {i} mówi o obowiązkach nadleśniczego." for i in range(6))
-    text = f"Rozdział 2\nGospodarka leśna\nArt. 7. {body}\nArt. 8. 1. Plan urządzenia lasu sporządza się na 10 lat. {body}"
+    plan = "Plan urządzenia lasu sporządza się na 10 lat."
+    text = f"Rozdział 2\nGospodarka leśna\nArt. 7. {body}\nArt. 8. 1. {plan} {body}"
     chunks = chunks_of(text, size=60, overlap=10)
     starts = [chunk for chunk in chunks if chunk.text.startswith("Art. 8.")]
     assert len(starts) == 1, [c.text[:30] for c in chunks]

@@ -42,7 +42,9 @@ def start_ingest(corpus: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     code = "from api.cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, "ingest", str(corpus), "--workers", "0", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from api.cli import app
 
 runner = CliRunner()
-POLISH = "Nadleśniczy prowadzi gospodarkę leśną w nadleśnictwie. Plan urządzenia lasu sporządza się na 10 lat."
+POLISH = (
+    "Nadleśniczy prowadzi gospodarkę leśną w nadleśnictwie. Plan urządzenia lasu sporządza się na 10 lat."
+)
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -40,7 +42,13 @@ def batch(tmp_path: Path, real_pdfs: list[Path]) -> Path:
 
 
 def test_every_command_has_help() -> None:
-    for command in (["ingest"], ["search"], ["documents", "list"], ["documents", "show"], ["documents", "delete"]):
+    for command in (
+        ["ingest"],
+        ["search"],
+        ["documents", "list"],
+        ["documents", "show"],
+        ["documents", "delete"],
+    ):
         code, out = run(*command, "--help")
         assert code == 0 and "--collection" in out, command
 
@@ -100,7 +108,10 @@ def test_search_documents_show_and_delete(settings, real_pdfs: list[Path], tmp_p
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from api.cli import main; main()", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

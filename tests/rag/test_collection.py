@@ -74,8 +74,10 @@ def test_changed_file_with_same_name_replaces_old_version(library, tmp_path) -> 
     docs = collection.documents()
     assert len(docs) == 1 and docs[0].id != old.id
     assert collection.document(old.id) is None
-    assert all("Żółw" in hit.text or "jaja" in hit.text or "bagnach" in hit.text
-               for hit in library.search("plan urządzenia lasu", k=5))
+    assert all(
+        "Żółw" in hit.text or "jaja" in hit.text or "bagnach" in hit.text
+        for hit in library.search("plan urządzenia lasu", k=5)
+    )
     consistent(collection)
 
 

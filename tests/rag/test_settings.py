@@ -35,8 +35,10 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"POLRAG_CHUNK_TOKENS": "100", "POLRAG_CHUNK_OVERLAP_TOKENS": "150"},
-         "POLRAG_CHUNK_OVERLAP_TOKENS (150) must be smaller than POLRAG_CHUNK_TOKENS (100)"),
+        (
+            {"POLRAG_CHUNK_TOKENS": "100", "POLRAG_CHUNK_OVERLAP_TOKENS": "150"},
+            "POLRAG_CHUNK_OVERLAP_TOKENS (150) must be smaller than POLRAG_CHUNK_TOKENS (100)",
+        ),
         ({"POLRAG_COLLECTION": "../etc"}, "POLRAG_COLLECTION"),
         ({"POLRAG_DEVICE": "tpu"}, "POLRAG_DEVICE"),
         ({"POLRAG_MAX_UPLOAD_MB": "zero"}, "POLRAG_MAX_UPLOAD_MB"),
