@@ -13,6 +13,8 @@ from rag.types import Page
 
 # PDFium reports a typesetter's soft hyphen as U+FFFE and drops the line break after it.
 SOFT_HYPHENS = re.compile(r"[\ufffe\u00ad][ \t]*\n?[ \t]*")
+# "flotacyjno-\n-sedymentacyjne": Polish typesetting repeats the hyphen of a compound.
+REPEATED_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*-(?=[^\W\d_])")
 # "usta-\nwy" -> "ustawy"; an upper-case continuation ("Celno-\nSkarbowej") is a real compound.
 LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*(?=[a-ząćęłńóśźż])")
 COMPOUND_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*(?=[A-ZĄĆĘŁŃÓŚŹŻ])")
@@ -71,6 +73,7 @@ def _normalise(text: str) -> str:
 
 
 def _finish(text: str) -> str:
+    text = REPEATED_HYPHEN.sub("-", text)
     text = LINE_END_HYPHEN.sub("", text)
     text = COMPOUND_HYPHEN.sub("-", text)
     lines = [SPACES.sub(" ", line).strip() for line in text.split("\n")]
@@ -89,21 +92,21 @@ def _strip_running_lines(texts: list[str]) -> list[str]:
         counts: Counter[str] = Counter()
         for lines in page_lines:
             # A legal unit at the top of many pages is content, never a running header.
-            counts.update(
-                {_key(line) for line in _edge(lines) if line.strip() and not starts_unit(line.strip())}
-            )
+            edge = (lines[i].strip() for i in _edge(lines))
+            counts.update({_key(line) for line in edge if not starts_unit(line)})
         threshold = max(2, math.ceil(0.5 * len(texts)))
         repeated = {key for key, count in counts.items() if count >= threshold}
     cleaned = []
     for lines in page_lines:
-        edge_ids = {id(line) for line in _edge(lines)}
-        kept = [line for line in lines if not (id(line) in edge_ids and _is_furniture(line, repeated))]
+        edge = set(_edge(lines))
+        kept = [line for i, line in enumerate(lines) if not (i in edge and _is_furniture(line, repeated))]
         cleaned.append("\n".join(kept))
     return cleaned
 
 
-def _edge(lines: list[str]) -> list[str]:
-    content = [line for line in lines if line.strip()]
+def _edge(lines: list[str]) -> list[int]:
+    """Positions of the first and last few non-blank lines, where headers and footers sit."""
+    content = [i for i, line in enumerate(lines) if line.strip()]
     return content[:EDGE_LINES] + content[-EDGE_LINES:]
 
 

@@ -62,6 +62,7 @@ def prepare_file(
 # -- parser processes ------------------------------------------------------------
 # Each worker loads only the embedder's tokenizer (fast, small), never the model.
 
+
 @dataclass(frozen=True, slots=True)
 class _WorkerState:
     counter: TokenCounter

@@ -27,7 +27,7 @@ def abbreviations() -> tuple[frozenset[str], frozenset[str]]:
             continue
         (numeric if "#NUMERIC_ONLY#" in parts[1:] else always).add(parts[0])
     # Multi-part forms ("Dz. U.", "m.in.") end in a listed part or contain a dot.
-    always.update({"Dz", "Urz", "zm", "ok", "tj", "np", "m.in", "ww", "jw"})
+    always.update({"Dz", "Urz", "zm", "ok", "tj", "np", "m.in", "ww", "jw", "wz", "up"})
     return frozenset(always), frozenset(numeric - always)
 
 
@@ -74,8 +74,8 @@ def _is_boundary(line: str, begin: int, punct_start: int, end: int) -> bool:
     if word in always or word.lower() in always or _is_initial(word):
         return False
     next_char = following.group(1)
-    if word in numeric_only and next_char.isdigit():
-        return False
+    if word in numeric_only and (next_char.isdigit() or next_char in "–—-"):
+        return False  # "1997 r. – Ordynacja podatkowa": a title after the year, not a new sentence
     return not ENUMERATION_PREFIX.match(line[begin:end].strip())
 
 

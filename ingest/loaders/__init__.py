@@ -93,7 +93,7 @@ def load_file(path: Path, *, max_bytes: int | None = None) -> ParsedDocument:
         raise BadDocumentError(f"cannot read file: {exc.strerror or exc}") from None
     if max_bytes is not None and size > max_bytes:
         raise BadDocumentError(
-            f"file too large: {size / 2**20:.1f} MiB, the limit is {max_bytes / 2**20:.0f} MiB"
+            f"file too large: {size / 2**20:.1f} MiB, the limit is {max_bytes / 2**20:g} MiB"
         )
     try:
         data = path.read_bytes()

@@ -14,6 +14,7 @@ BLOCK_TAGS = frozenset(
     "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tr ul "
     "caption tbody thead tfoot".split()
 )
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_-]+)""", re.I)
 
 
@@ -21,7 +22,8 @@ def load_html(data: bytes) -> list[Page]:
     import lxml.html
     from lxml import etree
 
-    text = _decode(data)
+    # lxml refuses str input that carries an encoding declaration (XHTML); it is decoded already.
+    text = XML_DECLARATION.sub("", _decode(data), count=1)
     try:
         root = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError) as exc:
@@ -44,6 +46,14 @@ def load_html(data: bytes) -> list[Page]:
 
 def _walk(element, parts: list[str]) -> None:  # type: ignore[no-untyped-def]
     tag = element.tag if isinstance(element.tag, str) else ""
+    if tag == "tr":  # a table row is one line, its cells joined like DOCX and ODT rows
+        cells = []
+        for cell in element.iter("td", "th"):
+            cell_parts: list[str] = []
+            _walk(cell, cell_parts)
+            cells.append(" ".join("".join(cell_parts).split()))
+        parts.append("\n" + " | ".join(cell for cell in cells if cell) + "\n")
+        return
     block = tag in BLOCK_TAGS
     if block:
         parts.append("\n")
@@ -53,8 +63,6 @@ def _walk(element, parts: list[str]) -> None:  # type: ignore[no-untyped-def]
         _walk(child, parts)
         if child.tail:
             parts.append(child.tail)
-    if tag in ("td", "th"):
-        parts.append(" | ")
     if block:
         parts.append("\n")
 

@@ -29,16 +29,27 @@ ODT_NS = (
 REAL_PDF_PHRASES = [
     (
         PDF_1_PAGE,
-        [["ROZPORZĄDZENIE", "MINISTRA FINANSÓW", "zaniechania poboru podatku dochodowego",
-          "Rozporządzenie wchodzi w życie po upływie 14 dni od dnia ogłoszenia.",
-          "Minister Finansów: wz. L. Skiba"]],
+        [
+            [
+                "ROZPORZĄDZENIE",
+                "MINISTRA FINANSÓW",
+                "zaniechania poboru podatku dochodowego",
+                "Rozporządzenie wchodzi w życie po upływie 14 dni od dnia ogłoszenia.",
+                "Minister Finansów: wz. L. Skiba",
+            ]
+        ],
     ),
     (
         PDF_3_PAGES,
-        [["MINISTRA KLIMATU", "właściwości zakaźne", "Minister Klimatu: M. Kurtyka"],
-         ["Dziennik Ustaw – 2 – Poz. 3", "ŻYWE MIKROORGANIZMY", "Salmonella sp."],
-         ["Dziennik Ustaw – 3 – Poz. 3", "Pobieranie próbek odpadów",
-          "mikrobiologicznych badań środowiskowych."]],
+        [
+            ["MINISTRA KLIMATU", "właściwości zakaźne", "Minister Klimatu: M. Kurtyka"],
+            ["Dziennik Ustaw – 2 – Poz. 3", "ŻYWE MIKROORGANIZMY", "Salmonella sp."],
+            [
+                "Dziennik Ustaw – 3 – Poz. 3",
+                "Pobieranie próbek odpadów",
+                "mikrobiologicznych badań środowiskowych.",
+            ],
+        ],
     ),
 ]
 
@@ -122,7 +133,8 @@ def build_docx(*, page_break: bool) -> bytes:
 
 ODT_BODY = """
 <text:h text:outline-level="1">Rozdział 1. Przepisy ogólne</text:h>
-<text:p>Art. 1. Ustawa <text:span>określa</text:span> zasady<text:s/>gospodarki<text:s text:c="3"/>leśnej.</text:p>
+<text:p>Art. 1. Ustawa <text:span>określa</text:span> zasady<text:s/>gospodarki\
+<text:s text:c="3"/>leśnej.</text:p>
 <text:list><text:list-item><text:p>1) pierwszy punkt – źródło</text:p></text:list-item>
 <text:list-item><text:p>2) drugi punkt – ślad</text:p></text:list-item></text:list>
 <table:table><table:table-row>
@@ -134,9 +146,7 @@ ODT_BODY = """
 
 
 def odt_content_xml(*, soft_break: bool = True) -> str:
-    body = ODT_BODY.format(
-        break_="<text:soft-page-break/>" if soft_break else "", pangram=PANGRAM
-    )
+    body = ODT_BODY.format(break_="<text:soft-page-break/>" if soft_break else "", pangram=PANGRAM)
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {ODT_NS}>'
         f"<office:body><office:text>{body}</office:text></office:body>"
@@ -181,6 +191,9 @@ HTML_PAGE = """<!DOCTYPE html>
 </body></html>"""
 
 
+HTTP_EQUIV_LATIN2 = '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-2">'
+
+
 def build_html(*, meta: str = "", encoding: str = "utf-8") -> bytes:
     return HTML_PAGE.format(meta=meta, pangram=PANGRAM).encode(encoding)
 
@@ -196,38 +209,45 @@ def _misnamed(kind: str, looks_like: str) -> str:
     return f"content is not {kind} (looks like {looks_like}); the file is corrupt or misnamed"
 
 
-def _case(make, name: str, reason: str, id_: str):  # type: ignore[no-untyped-def]
+def _case(id_: str, name: str, make, reason: str):  # type: ignore[no-untyped-def]
     import pytest
 
     return pytest.param(make, name, reason, id=id_)
 
 
+def plain_zip() -> bytes:
+    return build_zip({"a.txt": "x"})
+
+
+def random_bytes() -> bytes:
+    return bytes(range(256)) * 4
+
+
+NO_CONTENT_TYPES = "corrupt DOCX: \"There is no item named '[Content_Types].xml' in the archive\""
+NO_CONTENT_XML = "corrupt ODT: \"There is no item named 'content.xml' in the archive\""
+SCRIPT_ONLY_HTML = b"<html><body><script>x()</script></body></html>"
+
 BAD_FILES = [
-    _case(lambda: b"", "pusty.pdf", "empty file", "empty"),
-    _case(lambda: b" \r\n\t\n", "pusty.txt", "empty file", "whitespace-only"),
-    _case(lambda: PDF_3_PAGES.read_bytes()[:2000], "obciety.pdf", CORRUPT_PDF, "truncated-pdf"),
-    _case(lambda: b"%PDF-1.7\n" + bytes(range(256)) * 8, "smieci.pdf", CORRUPT_PDF, "garbage-pdf"),
-    _case(encrypted_pdf, "haslo.pdf", ENCRYPTED_REASON, "encrypted-pdf"),
-    _case(blank_page_pdf, "pusta-strona.pdf", SCANNED, "blank-page-pdf"),
-    _case(image_only_pdf, "skan.pdf", SCANNED, "image-only-pdf"),
-    _case(lambda: build_zip({"a.txt": "x"}), "dokument.pdf", _misnamed("PDF", "a ZIP archive"),
-          "zip-named-pdf"),
-    _case(PDF_1_PAGE.read_bytes, "umowa.docx", _misnamed("DOCX", "PDF"), "pdf-named-docx"),
-    _case(lambda: build_zip({"a.txt": "x"}), "umowa.docx", _misnamed("DOCX", "a ZIP archive"),
-          "plain-zip-named-docx"),
-    _case(lambda: bytes(range(256)) * 4, "umowa.docx", _misnamed("DOCX", "binary data"),
-          "random-bytes-named-docx"),
-    _case(lambda: build_odt(), "umowa.docx", _misnamed("DOCX", "ODT"), "odt-named-docx"),
-    _case(lambda: bytes(range(256)), "notatka.txt", _misnamed("TXT", "binary data"),
-          "binary-named-txt"),
-    _case(lambda: "Zażółć gęślą jaźń".encode(), "umowa.odt", _misnamed("ODT", "plain text"),
-          "text-named-odt"),
-    _case(lambda: build_zip({"word/document.xml": "<w:document/>"}), "umowa.docx",
-          "corrupt DOCX: \"There is no item named '[Content_Types].xml' in the archive\"",
-          "docx-without-content-types"),
-    _case(lambda: build_odt(b""), "umowa.odt",
-          "corrupt ODT: \"There is no item named 'content.xml' in the archive\"",
-          "odt-without-content-xml"),
-    _case(lambda: b"<html><body><script>x()</script></body></html>", "pusta.html",
-          "no text found in the document", "html-without-text"),
+    _case("empty", "pusty.pdf", lambda: b"", "empty file"),
+    _case("whitespace-only", "pusty.txt", lambda: b" \r\n\t\n", "empty file"),
+    _case("truncated-pdf", "obciety.pdf", lambda: PDF_3_PAGES.read_bytes()[:2000], CORRUPT_PDF),
+    _case("garbage-pdf", "smieci.pdf", lambda: b"%PDF-1.7\n" + random_bytes(), CORRUPT_PDF),
+    _case("encrypted-pdf", "haslo.pdf", encrypted_pdf, ENCRYPTED_REASON),
+    _case("blank-page-pdf", "pusta-strona.pdf", blank_page_pdf, SCANNED),
+    _case("image-only-pdf", "skan.pdf", image_only_pdf, SCANNED),
+    _case("zip-named-pdf", "dokument.pdf", plain_zip, _misnamed("PDF", "a ZIP archive")),
+    _case("pdf-named-docx", "umowa.docx", PDF_1_PAGE.read_bytes, _misnamed("DOCX", "PDF")),
+    _case("plain-zip-named-docx", "umowa.docx", plain_zip, _misnamed("DOCX", "a ZIP archive")),
+    _case("random-bytes-named-docx", "umowa.docx", random_bytes, _misnamed("DOCX", "binary data")),
+    _case("odt-named-docx", "umowa.docx", build_odt, _misnamed("DOCX", "ODT")),
+    _case("binary-named-txt", "notatka.txt", random_bytes, _misnamed("TXT", "binary data")),
+    _case("text-named-odt", "umowa.odt", "Zażółć gęślą jaźń".encode, _misnamed("ODT", "plain text")),
+    _case(
+        "docx-without-content-types",
+        "umowa.docx",
+        lambda: build_zip({"word/document.xml": "<w:document/>"}),
+        NO_CONTENT_TYPES,
+    ),
+    _case("odt-without-content-xml", "umowa.odt", lambda: build_odt(b""), NO_CONTENT_XML),
+    _case("html-without-text", "pusta.html", lambda: SCRIPT_ONLY_HTML, "no text found in the document"),
 ]

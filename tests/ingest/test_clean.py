@@ -100,11 +100,6 @@ def test_real_reflow_keeps_legal_structure(poz3_raw: tuple[Page, ...]) -> None:
     ) in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clean.py ignores the Polish convention of repeating the hyphen of a compound "
-    "on the next line ('flotacyjno-\\n-sedymentacyjne')",
-)
 def test_real_repeated_hyphen_compound_is_joined(poz3_raw: tuple[Page, ...]) -> None:
     assert "flotacyjno-\r\n-sedymentacyjne" in poz3_raw[1].text  # precondition
     assert "metody flotacyjno-sedymentacyjne" in clean_pages(poz3_raw, reflow=True)[1].text
@@ -156,15 +151,9 @@ def test_two_pages_keep_repeated_lines_but_drop_page_furniture() -> None:
     ]
 
 
-ID_BUG = (
-    "_strip_running_lines tells edge lines apart by id(); CPython shares one-character "
-    "strings, so a '1' inside the page is dropped together with the page number '1'"
-)
-
-
 @pytest.mark.parametrize(
     "number",
-    ["12", pytest.param("1", marks=pytest.mark.xfail(strict=True, reason=ID_BUG))],
+    ["12", "1"],
 )
 def test_number_line_inside_page_equal_to_page_number_is_kept(number: str) -> None:
     content = f"Wykaz gmin\nLp.\nNazwa\n{number}\nŁódź\nKraków\nGdańsk\nSopot"

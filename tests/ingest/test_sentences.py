@@ -51,16 +51,20 @@ def test_abbreviations_and_initials_do_not_end_sentences(sentence: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Art. 5. 1. Lasy stanowią dobro narodowe. 2. Ochrona lasów jest obowiązkiem.",
-         ["Art. 5. 1. Lasy stanowią dobro narodowe.", "2. Ochrona lasów jest obowiązkiem."]),
-        ("§ 2. 3. Minister określa wzór. 4. Wzór ogłasza się.",
-         ["§ 2. 3. Minister określa wzór.", "4. Wzór ogłasza się."]),
-        ("Art. 12a. Przepis uchylono. Art. 13. Ustawa wchodzi w życie.",
-         ["Art. 12a. Przepis uchylono.", "Art. 13. Ustawa wchodzi w życie."]),
-        ("„Art. 7. 1. Wójt wydaje decyzję.",
-         ["„Art. 7. 1. Wójt wydaje decyzję."]),
-        ("Wynik wynosi 5. Następnie liczymy dalej.",
-         ["Wynik wynosi 5.", "Następnie liczymy dalej."]),
+        (
+            "Art. 5. 1. Lasy stanowią dobro narodowe. 2. Ochrona lasów jest obowiązkiem.",
+            ["Art. 5. 1. Lasy stanowią dobro narodowe.", "2. Ochrona lasów jest obowiązkiem."],
+        ),
+        (
+            "§ 2. 3. Minister określa wzór. 4. Wzór ogłasza się.",
+            ["§ 2. 3. Minister określa wzór.", "4. Wzór ogłasza się."],
+        ),
+        (
+            "Art. 12a. Przepis uchylono. Art. 13. Ustawa wchodzi w życie.",
+            ["Art. 12a. Przepis uchylono.", "Art. 13. Ustawa wchodzi w życie."],
+        ),
+        ("„Art. 7. 1. Wójt wydaje decyzję.", ["„Art. 7. 1. Wójt wydaje decyzję."]),
+        ("Wynik wynosi 5. Następnie liczymy dalej.", ["Wynik wynosi 5.", "Następnie liczymy dalej."]),
     ],
     ids=["art-ust", "paragraph-ust", "art-letter", "quoted-amendment", "number-at-end"],
 )
@@ -72,26 +76,42 @@ def test_legal_numbering(text: str, expected: list[str]) -> None:
     ("text", "expected"),
     [
         ("Czy to prawda? Tak! Oczywiście.", ["Czy to prawda?", "Tak!", "Oczywiście."]),
-        ("Ustawa weszła w życie w 2020 r. Potem ją zmieniono.",
-         ["Ustawa weszła w życie w 2020 r.", "Potem ją zmieniono."]),
+        (
+            "Ustawa weszła w życie w 2020 r. Potem ją zmieniono.",
+            ["Ustawa weszła w życie w 2020 r.", "Potem ją zmieniono."],
+        ),
         ("Czekał… Potem poszedł.", ["Czekał…", "Potem poszedł."]),
         ("Czekał... Potem poszedł.", ["Czekał...", "Potem poszedł."]),
         ("Naprawdę?! Żart.", ["Naprawdę?!", "Żart."]),
-        ("Powiedział: „Idę do domu.” Potem wyszedł.",
-         ["Powiedział: „Idę do domu.”", "Potem wyszedł."]),
+        ("Powiedział: „Idę do domu.” Potem wyszedł.", ["Powiedział: „Idę do domu.”", "Potem wyszedł."]),
         ("Pytał: „Dlaczego?” Nikt nie wiedział.", ["Pytał: „Dlaczego?”", "Nikt nie wiedział."]),
         ("Odpowiedział „tak”. „Dobrze” – rzekła.", ["Odpowiedział „tak”.", "„Dobrze” – rzekła."]),
         ('Napisał "Koniec." Świat milczał.', ['Napisał "Koniec."', "Świat milczał."]),
         ("(Zdanie w nawiasie.) Następne zdanie.", ["(Zdanie w nawiasie.)", "Następne zdanie."]),
-        ("Ćma leci. Źrebię biegnie. Łoś stoi. Śnieg pada. Żaba skacze.",
-         ["Ćma leci.", "Źrebię biegnie.", "Łoś stoi.", "Śnieg pada.", "Żaba skacze."]),
+        (
+            "Ćma leci. Źrebię biegnie. Łoś stoi. Śnieg pada. Żaba skacze.",
+            ["Ćma leci.", "Źrebię biegnie.", "Łoś stoi.", "Śnieg pada.", "Żaba skacze."],
+        ),
         ("Pierwsze zdanie. drugie z małej litery.", ["Pierwsze zdanie. drugie z małej litery."]),
         ("Bez spacji.Tu nie dzielimy.", ["Bez spacji.Tu nie dzielimy."]),
         ("Zdanie bez kropki na końcu", ["Zdanie bez kropki na końcu"]),
     ],
-    ids=["question-exclamation", "r-before-capital", "ellipsis-char", "three-dots", "?!",
-         "closing-quote", "question-in-quotes", "quote-after-dot", "ascii-quotes", "parens",
-         "polish-capitals", "lowercase-next", "no-space", "no-final-dot"],
+    ids=[
+        "question-exclamation",
+        "r-before-capital",
+        "ellipsis-char",
+        "three-dots",
+        "?!",
+        "closing-quote",
+        "question-in-quotes",
+        "quote-after-dot",
+        "ascii-quotes",
+        "parens",
+        "polish-capitals",
+        "lowercase-next",
+        "no-space",
+        "no-final-dot",
+    ],
 )
 def test_real_sentence_ends(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected
@@ -144,20 +164,17 @@ def test_real_legal_text_sentences() -> None:
     text = clean_pages(load_file(fx.PDF_3_PAGES).pages, reflow=True)[0].text
     found = sentences(text)
     assert "§ 1. 1. Warunkiem uznania odpadów za posiadające właściwości zakaźne jest:" in found
-    assert any(s.startswith("2. Mikroorganizmy, o których mowa w ust. 1 pkt 1, metody") and
-               s.endswith("określa załącznik do rozporządzenia.") for s in found)
+    assert any(
+        s.startswith("2. Mikroorganizmy, o których mowa w ust. 1 pkt 1, metody")
+        and s.endswith("określa załącznik do rozporządzenia.")
+        for s in found
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_is_boundary: a dash after a numeric-only abbreviation ('1997 r. – Ordynacja') "
-    "is taken as a sentence start",
-)
 def test_act_title_after_year_is_not_split() -> None:
     sentence = "Na podstawie ustawy z dnia 29 sierpnia 1997 r. – Ordynacja podatkowa zarządza się."
     assert sentences(f"{sentence} Dalej.") == [sentence, "Dalej."]
 
 
-@pytest.mark.xfail(strict=True, reason="'wz' (w zastępstwie) is missing from pl_abbreviations.txt")
 def test_signature_wz_is_not_split() -> None:
     assert sentences("Minister Finansów: wz. L. Skiba") == ["Minister Finansów: wz. L. Skiba"]
