@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,13 @@ app = typer.Typer(
 )
 documents_app = typer.Typer(help="List, show and delete documents of a collection.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
+
+
+class SearchMode(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    lexical = "lexical"
+
 
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection name (default: POLRAG_COLLECTION).")
@@ -84,12 +92,15 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for, in Polish.")],
     collection: CollectionOpt = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 5,
+    mode: Annotated[
+        SearchMode, typer.Option("--mode", "-m", help="hybrid (dense + lemmatised BM25), dense or lexical.")
+    ] = SearchMode.hybrid,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find the passages closest to a query (dense search)."""
+    """Find the passages that best match a query."""
     if not query.strip():
         raise ConfigError("the query is empty")
-    hits = _library().search(query, collection=collection, k=k)
+    hits = _library().search(query, collection=collection, k=k, mode=mode.value)
     if as_json:
         _print_json({"hits": [hit.to_json() for hit in hits]})
         return
@@ -101,6 +112,44 @@ def search(
             f"[{rank}] {hit.file_name}{page}  (score {hit.score:.3f}, chunk {hit.chunk_id})", bold=True
         )
         typer.echo(f"    {_shorten(hit.text, 400)}")
+
+
+@app.command("eval")
+def evaluate_retrieval(
+    qa_file: Annotated[
+        Path, typer.Argument(metavar="QA.jsonl", help='Lines of {"question", "document", "answer"?}.')
+    ],
+    collection: CollectionOpt = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Passages retrieved per question.")] = 10,
+    mode: Annotated[
+        list[SearchMode] | None, typer.Option("--mode", "-m", help="Modes to evaluate (default: all three).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval: recall@1/@5/@10, MRR@10 and latency per mode."""
+    from rag.evaluation import evaluate, load_qa
+
+    items = load_qa(qa_file)
+    library = _library()
+    target = library.collection(collection)
+    results = []
+    for chosen in mode or list(SearchMode):
+
+        def search(question: str, depth: int, chosen: SearchMode = chosen) -> list[Any]:
+            return library.retriever.retrieve(question, target, k=depth, mode=chosen.value)
+
+        search("rozgrzewka", 1)  # load models and caches before timing
+        results.append(evaluate(items, search, mode=chosen.value, k=k))
+    if as_json:
+        _print_json({"questions": len(items), "results": [m.to_json() for m in results]})
+        return
+    typer.echo(f"{len(items)} questions, collection {target.name!r}")
+    typer.echo(f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'p50 ms':>8} {'p95 ms':>8}")
+    for m in results:
+        typer.echo(
+            f"{m.mode:<8} {m.recall_at_1:>6.3f} {m.recall_at_5:>6.3f} {m.recall_at_10:>6.3f} "
+            f"{m.mrr_at_10:>7.3f} {m.latency_p50_ms:>8.1f} {m.latency_p95_ms:>8.1f}"
+        )
 
 
 @documents_app.command("list")

@@ -92,14 +92,18 @@ def _strip_running_lines(texts: list[str]) -> list[str]:
         counts: Counter[str] = Counter()
         for lines in page_lines:
             # A legal unit at the top of many pages is content, never a running header.
-            edge = (lines[i].strip() for i in _edge(lines))
-            counts.update({_key(line) for line in edge if not starts_unit(line)})
+            edge_lines = [lines[i].strip() for i in _edge(lines)]
+            counts.update({_key(line) for line in edge_lines if not starts_unit(line)})
         threshold = max(2, math.ceil(0.5 * len(texts)))
         repeated = {key for key, count in counts.items() if count >= threshold}
     cleaned = []
     for lines in page_lines:
-        edge = set(_edge(lines))
-        kept = [line for i, line in enumerate(lines) if not (i in edge and _is_furniture(line, repeated))]
+        edge_positions = set(_edge(lines))
+        kept = [
+            line
+            for i, line in enumerate(lines)
+            if not (i in edge_positions and _is_furniture(line, repeated))
+        ]
         cleaned.append("\n".join(kept))
     return cleaned
 

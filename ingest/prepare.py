@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from ingest.chunking import ChunkingParams, TokenCounter, chunk_document
 from ingest.clean import clean_pages
 from ingest.loaders import load_file
+from rag.analysis import default_analyzer
 from rag.collection import document_id_for
 from rag.errors import BadDocumentError
 from rag.types import Chunk, ParsedDocument
@@ -50,6 +51,9 @@ def prepare_file(
         chunks = chunk_document(
             pages, counter, params, document_id=document_id_for(parsed.sha256), file_name=name
         )
+        # Lemmatising here runs in the parser processes, in parallel with embedding.
+        analyzer = default_analyzer()
+        chunks = [replace(chunk, terms=analyzer.analyse_text(chunk.text)) for chunk in chunks]
     except BadDocumentError as exc:
         return FailedFile(str(path), exc.reason)
     except Exception as exc:  # a parser bug must not stop the batch; report it instead

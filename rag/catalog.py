@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id, ordinal);
+-- BM25 over analysed text (lemmas + folded forms), rowid = chunks.id; written in the same
+-- transaction as the chunk, so the lexical index can never disagree with the catalogue.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    terms, heading, tokenize = "unicode61 remove_diacritics 0", detail = column
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
@@ -111,8 +116,12 @@ class Catalog:
         source_path: str,
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
+        lexical: Sequence[tuple[str, str]],
     ) -> list[int]:
-        """Insert a document and its chunks inside ``db``'s open transaction; returns chunk ids."""
+        """Insert a document and its chunks inside ``db``'s open transaction; returns chunk ids.
+
+        ``lexical`` holds each chunk's analysed (terms, heading terms) for the BM25 index.
+        """
         db.execute(
             "INSERT INTO documents(id, file_name, media_type, sha256, pages, size_bytes, "
             "source_path, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -146,16 +155,58 @@ class Catalog:
                 ),
             )
             ids.append(int(cursor.lastrowid or 0))
+        db.executemany(
+            "INSERT INTO chunks_fts(rowid, terms, heading) VALUES (?, ?, ?)",
+            [(chunk_id, terms, heading) for chunk_id, (terms, heading) in zip(ids, lexical, strict=True)],
+        )
         return ids
 
     def delete_document(self, db: sqlite3.Connection, document_id: str) -> list[int]:
         """Delete a document inside ``db``'s transaction; returns the ids of its chunks."""
         ids = [row[0] for row in db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
+        db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
         db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
         return ids
 
     # -- chunks ------------------------------------------------------------------
+
+    def lexical_search(
+        self,
+        terms: Sequence[str],
+        limit: int,
+        *,
+        document_ids: Sequence[str] | None = None,
+        heading_weight: float = 2.0,
+        headings_only: bool = False,
+    ) -> tuple[list[int], list[float]]:
+        """BM25 over analysed terms (any term may match); ids and scores, best first."""
+        if not terms or limit < 1:
+            return [], []
+        query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        if headings_only:
+            query = f"heading : ({query})"
+        sql = (
+            f"SELECT rowid, -bm25(chunks_fts, 1.0, {float(heading_weight)}) AS score "
+            "FROM chunks_fts WHERE chunks_fts MATCH ?"
+        )
+        params: list[object] = [query]
+        if document_ids is not None:
+            marks = ",".join("?" * len(document_ids))
+            sql += f" AND rowid IN (SELECT id FROM chunks WHERE document_id IN ({marks}))"
+            params.extend(document_ids)
+        rows = self._db.execute(sql + " ORDER BY score DESC LIMIT ?", [*params, limit]).fetchall()
+        return [row[0] for row in rows], [row[1] for row in rows]
+
+    def chunks_missing_lexical(self, limit: int = 5000) -> list[tuple[int, str, str]]:
+        """(id, text, heading) of chunks without a lexical entry: collections made before it."""
+        return self._db.execute(
+            "SELECT id, text, heading FROM chunks WHERE id NOT IN (SELECT rowid FROM chunks_fts) LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def lexical_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0])
 
     def chunk_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])

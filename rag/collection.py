@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.analysis import default_analyzer
 from rag.catalog import Catalog
 from rag.errors import CollectionBusy, CollectionError, CollectionNotFound, EmbeddingMismatch
 from rag.settings import check_collection_name
@@ -103,7 +104,10 @@ class Collection:
                     _write_json(manifest_path, asdict(stamped))
         manifest = read_manifest(folder)
         manifest.check_compatible(expected, name)
-        return cls(folder, manifest, lock_timeout=lock_timeout)
+        collection = cls(folder, manifest, lock_timeout=lock_timeout)
+        if collection.catalog.lexical_count() < collection.catalog.chunk_count():
+            collection._backfill_lexical()
+        return collection
 
     def close(self) -> None:
         self.catalog.close()
@@ -134,6 +138,21 @@ class Collection:
             keep = row_ids >= 0
             results.append(self.catalog.hits(row_ids[keep].tolist(), row_scores[keep].tolist()))
         return results
+
+    def lexical_search(
+        self,
+        terms: Sequence[str],
+        k: int,
+        *,
+        document_ids: Sequence[str] | None = None,
+        headings_only: bool = False,
+    ) -> list[Hit]:
+        """Top-``k`` chunks by BM25 over analysed ``terms`` (see :mod:`rag.analysis`);
+        ``headings_only`` looks only at the legal unit each chunk belongs to."""
+        ids, scores = self.catalog.lexical_search(
+            terms, k, document_ids=document_ids, headings_only=headings_only
+        )
+        return self.catalog.hits(ids, scores)
 
     def refresh(self) -> None:
         """Catch up with writes made by other processes since the last look."""
@@ -181,6 +200,15 @@ class Collection:
                 self._index.add(ids, vectors)
             self._generation = generation
 
+    def _backfill_lexical(self) -> None:
+        """Analyse chunks stored before the lexical index existed (format 1 collections)."""
+        with _file_lock(self.folder, self.lock_timeout, self.name):
+            while rows := self.catalog.chunks_missing_lexical():
+                entries = [(chunk_id, *lexical_entry(text, heading)) for chunk_id, text, heading in rows]
+                with self.catalog.transaction() as db:
+                    db.executemany("INSERT INTO chunks_fts(rowid, terms, heading) VALUES (?, ?, ?)", entries)
+            log.info("collection %s: lexical index built for older chunks", self.name)
+
     def _save_vectors(self) -> None:
         with self._mutex:
             self._index.save(self.folder / VECTORS)
@@ -213,6 +241,7 @@ class CollectionWriter:
             return "unchanged", same.id
         document_id = document_id_for(document.sha256)
         previous = collection.catalog.find_by_name(document.file_name)
+        lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
         with collection._mutex, collection.catalog.transaction() as db:
             removed = collection.catalog.delete_document(db, previous.id) if previous else []
             ids = collection.catalog.insert_document(
@@ -226,6 +255,7 @@ class CollectionWriter:
                 source_path=source_path,
                 chunks=chunks,
                 vectors=vectors,
+                lexical=lexical,
             )
         with collection._mutex:
             collection._index.remove(np.asarray(removed, dtype=np.int64))
@@ -251,6 +281,12 @@ class CollectionWriter:
         if self._dirty:
             self._collection._save_vectors()
             self._dirty = False
+
+
+def lexical_entry(text: str, heading: str, terms: str = "") -> tuple[str, str]:
+    """(terms, heading terms) for the BM25 index; ``terms`` when the parser already made them."""
+    analyzer = default_analyzer()
+    return terms or analyzer.analyse_text(text), analyzer.heading_terms(heading, text)
 
 
 def document_id_for(sha256: str) -> str:

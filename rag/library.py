@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from rag.analysis import default_analyzer
 from rag.collection import Collection, Manifest, list_collections
+from rag.device import resolve_device
 from rag.embeddings import Embedder
+from rag.reranker import Reranker
+from rag.retrieval import Mode, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.types import Hit
 
@@ -14,9 +18,22 @@ from rag.types import Hit
 class Library:
     """Holds the embedder and every collection opened so far; load it once per process."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, reranker: Reranker | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder or Embedder.from_settings(settings)
+        self.retriever = Retriever(
+            self.embedder,
+            default_analyzer(),
+            reranker=reranker or _reranker_for(settings),
+            config=RetrievalConfig(
+                candidates=settings.retrieval_candidates,
+                dense_weight=settings.rrf_dense_weight,
+                lexical_weight=settings.rrf_lexical_weight,
+                rerank_top=settings.rerank_top,
+            ),
+        )
         self._collections: dict[str, Collection] = {}
         self._lock = threading.Lock()
 
@@ -54,16 +71,30 @@ class Library:
         query: str,
         *,
         collection: str | None = None,
-        k: int = 5,
+        k: int | None = None,
+        mode: Mode = "hybrid",
         document_ids: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """Dense search: the ``k`` chunks closest to ``query``, best first."""
-        target = self.collection(collection)
-        vector = self.embedder.encode_queries([query])
-        return target.search(vector, k, document_ids=document_ids)[0]
+        """The ``k`` passages that best match ``query`` (hybrid, dense or lexical), best first."""
+        return self.retriever.retrieve(
+            query,
+            self.collection(collection),
+            k=k or self.settings.top_k,
+            mode=mode,
+            document_ids=document_ids,
+        )
 
     def close(self) -> None:
         with self._lock:
             for collection in self._collections.values():
                 collection.close()
             self._collections.clear()
+
+
+def _reranker_for(settings: Settings) -> Reranker | None:
+    """The reranker when configured: on by default only with CUDA, where it is fast."""
+    if not settings.reranker_model or settings.rerank == "off":
+        return None
+    if settings.rerank == "auto" and resolve_device(settings.device) != "cuda":
+        return None
+    return Reranker(settings.reranker_model, device=settings.device)

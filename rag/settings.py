@@ -61,6 +61,16 @@ class Settings(BaseSettings):
         "sdadas/polish-reranker-large-ranknet",
         description="Cross-encoder reranker; empty turns reranking off.",
     )
+    rerank: Literal["auto", "on", "off"] = Field(
+        "auto", description="Cross-encoder reranking: auto turns it on only where CUDA is present."
+    )
+    rerank_top: int = Field(30, ge=1, le=200, description="Fused candidates the reranker reads.")
+    retrieval_candidates: int = Field(
+        50, ge=1, le=1000, description="Candidates taken from each of dense and lexical search."
+    )
+    rrf_dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in the fusion.")
+    rrf_lexical_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in the fusion.")
+    top_k: int = Field(6, ge=1, le=50, description="Passages returned when a request names no k.")
     llm_backend: Literal["transformers", "openai"] = Field(
         "transformers", description="Generate in-process or through an OpenAI-compatible server."
     )

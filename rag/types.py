@@ -38,6 +38,7 @@ class Chunk:
     char_end: int
     heading: str = ""
     token_count: int = 0
+    terms: str = ""  # analysed text for BM25; filled by the parser process when it can
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,13 +65,17 @@ def test_kill_9_mid_ingest_keeps_committed_documents(settings, library, tmp_path
 
     collection = library.collection()
     assert np.array_equal(np.sort(collection._index.ids()), np.sort(collection.catalog.chunk_ids()))
+    assert collection.catalog.lexical_count() == collection.catalog.chunk_count()
     docs = collection.documents()
     assert len(docs) == survivors
     for doc in docs:  # every committed document is searchable, chunk by chunk
         chunks = collection.catalog.chunks_of(doc.id)
         assert chunks and len(chunks) == doc.chunks
-        best = library.search(chunks[0].text, k=1, document_ids=[doc.id])
-        assert best and best[0].chunk_id == chunks[0].chunk_id
+        dense = library.search(chunks[0].text, k=1, mode="dense", document_ids=[doc.id])
+        assert dense and dense[0].chunk_id == chunks[0].chunk_id
+        assert library.search(
+            f"Dokument {doc.file_name[4:7].lstrip('0') or '0'}", k=1, mode="lexical", document_ids=[doc.id]
+        )
     library.close()
 
     # Running the batch again finishes the job: old documents unchanged, the rest added.

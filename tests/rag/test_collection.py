@@ -31,10 +31,14 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def consistent(collection: Collection) -> None:
-    """FAISS holds exactly the catalogue's chunk ids."""
+    """FAISS and the lexical index hold exactly the catalogue's chunk ids."""
     faiss_ids = np.sort(collection._index.ids())
     catalogue_ids = np.sort(collection.catalog.chunk_ids())
     assert np.array_equal(faiss_ids, catalogue_ids)
+    lexical_ids = [
+        row[0] for row in collection.catalog._db.execute("SELECT rowid FROM chunks_fts ORDER BY rowid")
+    ]
+    assert lexical_ids == catalogue_ids.tolist()
 
 
 def test_ingest_then_search_finds_the_right_passage(library, real_pdfs, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -159,3 +163,16 @@ def test_lost_or_stale_vector_file_is_rebuilt_from_the_catalogue(library, tmp_pa
     collection = library.collection()
     consistent(collection)
     assert {h.file_name for h in library.search("żółw błotny", k=10)} == {"a.txt", "b.txt"}
+
+
+def test_collection_without_lexical_index_gets_one_on_open(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Collections written before the BM25 index existed are analysed when opened."""
+    ingest_paths(library, [write(tmp_path, "zolw.txt", ZOLW)], workers=0)
+    collection = library.collection()
+    with collection.catalog.transaction() as db:
+        db.execute("DELETE FROM chunks_fts")
+    assert library.search("starorzecza", k=1, mode="lexical") == []
+    library.close()
+    hits = library.search("starorzecza", k=1, mode="lexical")
+    assert [hit.file_name for hit in hits] == ["zolw.txt"]
+    consistent(library.collection())

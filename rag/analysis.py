@@ -1,0 +1,165 @@
+"""Polish lexical analysis for BM25: morfeusz2 lemmas, diacritic-folded forms, stopwords.
+
+Passages and queries go through the same :func:`analyse`, so "lasu", "lasy" and "las"
+meet at the lemma "las", and "zolw" typed without diacritics meets "żółw" at "zolw".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+WORD = re.compile(r"§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+# Tags of words that carry no topic: prepositions, conjunctions, particles, punctuation.
+STOP_TAGS = frozenset({"prep", "conj", "comp", "qub", "part", "interj", "interp", "aglt"})
+STOPWORDS = frozenset(
+    """a aby ale albo ani bardzo bez bo by być był była było były byli co czy dla do gdy gdzie
+    i ich ile im in inne innych jak jaki jaka jakie jakich jako je jego jej jest jeszcze jeśli
+    już kiedy kto która które którego której który których mieć może można na nad nie nim nich
+    niż o od oraz po pod przez przy się są ta tak także te tego tej ten to tu tylko tym u w we
+    więc wszystko z za ze że żeby""".split()
+)
+# "art. 30", "§ 2", "ust. 1", "pkt 3", "rozdział 4": one term each, so a query naming a unit
+# finds the passage that holds it.
+LEGAL_UNITS = {
+    "art": "art",
+    "artykuł": "art",
+    "§": "par",
+    "paragraf": "par",
+    "ust": "ust",
+    "ustęp": "ust",
+    "pkt": "pkt",
+    "punkt": "pkt",
+    "rozdział": "rozdz",
+    "rozdz": "rozdz",
+}
+# A unit opening at the start of a line: the passage holds that unit, not just a citation.
+UNIT_OPENING = re.compile(
+    r"^[„\"]?((?:Art\.|§)\s*\d+[a-z]*|(?:Rozdział|ROZDZIAŁ|Dział|DZIAŁ)\s+[0-9IVXLC]+)", re.MULTILINE
+)
+NUMBER = re.compile(r"^(\d+[a-z]?|[ivxlc]+)$")
+FOLD = str.maketrans({"ł": "l", "Ł": "L"})
+CACHE_SIZE = 400_000
+
+
+def fold(word: str) -> str:
+    """'żółw' -> 'zolw': strip diacritics (ł has no decomposition, so it is mapped)."""
+    decomposed = unicodedata.normalize("NFD", word.translate(FOLD))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+class PolishAnalyzer:
+    """Text -> BM25 terms. Thread-safe; morfeusz2 loads on first use."""
+
+    def __init__(self) -> None:
+        self._morfeusz = None
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def analyse(self, text: str, *, units_only: bool = False) -> list[str]:
+        """Terms of ``text`` in order: lemmas, their folded forms and legal-unit terms.
+
+        ``units_only`` leaves out the words of a legal reference ("art", "30") and keeps
+        just its unit term ("art30"): what a query naming a unit should look for.
+        """
+        terms: list[str] = []
+        words = [match.group(0).lower() for match in WORD.finditer(text)]
+        skip = -1
+        for index, word in enumerate(words):
+            unit = _unit_term(words, index)
+            if unit:
+                terms.append(unit)
+                if units_only:
+                    skip = index + 1
+                    continue
+            if index != skip:
+                terms.extend(self._terms(word))
+        return terms
+
+    def heading_terms(self, heading: str, text: str) -> str:
+        """Terms for the heading column: the chunk's heading plus every unit it opens."""
+        openings = " ".join(match.group(1) for match in UNIT_OPENING.finditer(text))
+        return " ".join(dict.fromkeys([*self.analyse(heading), *self.unit_terms(openings)]))
+
+    def unit_terms(self, text: str) -> list[str]:
+        """The legal units a text names ("art. 30" -> ["art30"]), in order, without repeats."""
+        words = [match.group(0).lower() for match in WORD.finditer(text)]
+        return list(dict.fromkeys(t for i in range(len(words)) if (t := _unit_term(words, i))))
+
+    def analyse_text(self, text: str) -> str:
+        """The terms joined by spaces: what the full-text index stores."""
+        return " ".join(self.analyse(text))
+
+    def query_terms(self, text: str) -> list[str]:
+        """Distinct terms of a query; a legal reference counts as its unit term alone."""
+        return list(dict.fromkeys(self.analyse(text, units_only=True)))
+
+    def _terms(self, word: str) -> tuple[str, ...]:
+        cached = self._cache.get(word)
+        if cached is None:
+            cached = self._analyse_word(word)
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[word] = cached
+        return cached
+
+    def _analyse_word(self, word: str) -> tuple[str, ...]:
+        if word in STOPWORDS:
+            return ()
+        if word[0].isdigit() or word == "§":
+            return (word,) if word != "§" else ()
+        lemmas: list[str] = []
+        with self._lock:  # one morfeusz instance is not safe to share between threads
+            interpretations = self._analyser().analyse(word)
+        for _start, _end, (_orth, lemma, tag, _names, _quals) in interpretations:
+            pos = tag.split(":", 1)[0]
+            if pos in STOP_TAGS:
+                return ()
+            if pos == "ign":  # unknown to morfeusz: keep the word itself
+                lemmas.append(word)
+            else:
+                lemmas.append(lemma.split(":", 1)[0].lower())
+        # The folded surface form too: "zolwie" typed for "żółwie" is unknown to morfeusz.
+        return _with_folded([*(lemmas or [word]), word])
+
+    def _analyser(self):  # type: ignore[no-untyped-def]
+        if self._morfeusz is None:
+            _import_faiss_first()
+            import morfeusz2
+
+            self._morfeusz = morfeusz2.Morfeusz(generate=False, expand_tags=False)
+        return self._morfeusz
+
+
+def _unit_term(words: list[str], index: int) -> str | None:
+    unit = LEGAL_UNITS.get(words[index])
+    if unit and index + 1 < len(words) and NUMBER.match(words[index + 1]):
+        return f"{unit}{words[index + 1]}"
+    return None
+
+
+def _import_faiss_first() -> None:
+    """Both are SWIG modules; morfeusz2 imported before faiss makes Morfeusz() segfault."""
+    with contextlib.suppress(ImportError):
+        import faiss  # noqa: F401
+
+
+def _with_folded(words: Iterable[str]) -> tuple[str, ...]:
+    """The lemmas, then folded forms of the lemmas and of the surface word (not the word itself:
+    an exact surface match would count twice against lemma-only matches)."""
+    words = list(words)
+    lemmas, surface = words[:-1], words[-1]
+    terms = dict.fromkeys(lemma for lemma in lemmas if lemma)
+    for word in [*lemmas, surface]:
+        terms.setdefault(fold(word))
+    return tuple(terms)
+
+
+@lru_cache(maxsize=1)
+def default_analyzer() -> PolishAnalyzer:
+    """One analyzer per process: its word cache is what makes ingest fast."""
+    return PolishAnalyzer()

@@ -1,0 +1,88 @@
+"""Hybrid retrieval: dense FAISS + lemmatised BM25, fused by reciprocal rank, reranked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from rag.analysis import PolishAnalyzer
+from rag.collection import Collection
+from rag.embeddings import Embedder
+from rag.fusion import drop_near_duplicates, reciprocal_rank_fusion
+from rag.reranker import Reranker
+from rag.types import Hit
+
+Mode = Literal["hybrid", "dense", "lexical"]
+MODES: tuple[str, ...] = get_args(Mode)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalConfig:
+    candidates: int = 50
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    rerank_top: int = 30
+    duplicate_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError("candidates must be at least 1.")
+        if self.dense_weight < 0 or self.lexical_weight < 0:
+            raise ValueError("fusion weights must not be negative.")
+
+
+class Retriever:
+    """Finds the passages of a collection that answer a question."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        analyzer: PolishAnalyzer,
+        *,
+        reranker: Reranker | None = None,
+        config: RetrievalConfig | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.analyzer = analyzer
+        self.reranker = reranker
+        self.config = config or RetrievalConfig()
+
+    def retrieve(
+        self,
+        question: str,
+        collection: Collection,
+        *,
+        k: int = 6,
+        mode: Mode = "hybrid",
+        document_ids: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best passages for ``question``, best first, near-duplicates removed."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        pool = max(k * 2, self.config.candidates)
+        rankings: dict[str, list[Hit]] = {}
+        if mode in ("dense", "hybrid"):
+            vector = self.embedder.encode_queries([question])
+            rankings["dense"] = collection.search(vector, pool, document_ids=document_ids)[0]
+        if mode in ("lexical", "hybrid"):
+            terms = self.analyzer.query_terms(question)
+            rankings["lexical"] = collection.lexical_search(terms, pool, document_ids=document_ids)
+            if units := self.analyzer.unit_terms(question):
+                # "art. 30" asks for Art. 30 itself, not for every passage that cites it.
+                rankings["unit"] = collection.lexical_search(
+                    units, pool, document_ids=document_ids, headings_only=True
+                )
+        if mode == "hybrid" or "unit" in rankings:
+            weights = {
+                "dense": self.config.dense_weight,
+                "lexical": self.config.lexical_weight,
+                "unit": 2 * max(self.config.dense_weight, self.config.lexical_weight, 0.5),
+            }
+            candidates = reciprocal_rank_fusion(rankings, weights=weights)
+        else:
+            candidates = rankings[mode]
+        if self.reranker is not None and candidates:
+            top = self.reranker.rerank(question, candidates[: self.config.rerank_top])
+            candidates = top + candidates[self.config.rerank_top :]
+        return drop_near_duplicates(candidates, threshold=self.config.duplicate_threshold)[:k]

@@ -1,0 +1,88 @@
+"""Hybrid retrieval over a real collection: modes, legal units, folding, filters, reranking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pytest
+
+from ingest.pipeline import ingest_paths
+from rag.retrieval import RetrievalConfig
+from rag.types import Hit
+
+LAS = """Rozdział 4
+Plan urządzenia lasu
+Art. 18. 1. Plan urządzenia lasu sporządza się na 10 lat, z uwzględnieniem przyrodniczych \
+i ekonomicznych warunków gospodarki leśnej.
+2. W przypadkach uzasadnionych stanem lasów plan może być sporządzony na okres krótszy.
+Art. 19. Nadleśniczy sporządza projekt planu urządzenia lasu dla nadleśnictwa.
+Art. 30. 1. Zabrania się w lasach zanieczyszczania gleby i wód oraz rozkopywania gruntu.
+2. Zakaz nie dotyczy właściciela lasu."""
+ZOLW = "Żółw błotny jest gatunkiem chronionym. Żółwie błotne zimują w mule na dnie stawów."
+
+
+@pytest.fixture()
+def collection(library, tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "ustawa_o_lasach.txt").write_text(LAS, encoding="utf-8")
+    (tmp_path / "zolw.txt").write_text(ZOLW, encoding="utf-8")
+    (tmp_path / "inne.txt").write_text(
+        "Przepisy art. 30 ustawy stosuje się odpowiednio. Zob. art. 30 oraz art. 18.", encoding="utf-8"
+    )
+    ingest_paths(library, [tmp_path], workers=0)
+    return library.collection()
+
+
+def files(hits: Sequence[Hit]) -> list[str]:
+    return [hit.file_name for hit in hits]
+
+
+def test_inflected_question_finds_the_passage_lexically(library, collection) -> None:  # type: ignore[no-untyped-def]
+    hits = library.search("na ile lat sporządza się plan urządzenia lasu", k=3, mode="lexical")
+    assert hits[0].file_name == "ustawa_o_lasach.txt" and "na 10 lat" in hits[0].text
+
+
+def test_words_typed_without_diacritics_still_match(library, collection) -> None:  # type: ignore[no-untyped-def]
+    for mode in ("lexical", "hybrid"):
+        assert files(library.search("gdzie zimuja zolwie", k=1, mode=mode)) == ["zolw.txt"]
+
+
+def test_query_naming_a_legal_unit_finds_the_unit(library, collection) -> None:  # type: ignore[no-untyped-def]
+    for mode in ("lexical", "hybrid"):
+        best = library.search("art. 30", k=3, mode=mode)[0]
+        assert "\nArt. 30. 1. Zabrania" in "\n" + best.text, (mode, best.text)
+
+
+def test_modes_and_document_filter(library, collection) -> None:  # type: ignore[no-untyped-def]
+    zolw = next(d.id for d in collection.documents() if d.file_name == "zolw.txt")
+    for mode in ("dense", "lexical", "hybrid"):
+        hits = library.search("plan urządzenia lasu", k=5, mode=mode, document_ids=[zolw])
+        assert set(files(hits)) <= {"zolw.txt"}
+    hybrid = library.search("plan urządzenia lasu", k=5)
+    assert all("dense" in h.extra or "lexical" in h.extra for h in hybrid)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        library.search("las", mode="fuzzy")  # type: ignore[arg-type]
+
+
+class ReverseReranker:
+    """A fake cross-encoder that prefers short passages: proves the reranker decides."""
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        return sorted((replace(h, score=-len(h.text)) for h in hits), key=lambda h: -h.score)
+
+
+def test_reranker_reorders_fused_candidates(library, collection) -> None:  # type: ignore[no-untyped-def]
+    library.retriever.reranker = ReverseReranker()  # type: ignore[assignment]
+    library.retriever.config = RetrievalConfig(rerank_top=10)
+    hits = library.search("żółw lasy plan", k=3)
+    assert [len(h.text) for h in hits] == sorted(len(h.text) for h in hits)
+
+
+def test_reranker_is_off_on_cpu_by_default(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.library import Library
+
+    assert Library(settings, embedder=embedder).retriever.reranker is None
+    forced = Library(settings.model_copy(update={"rerank": "on"}), embedder=embedder)
+    assert forced.retriever.reranker is not None
+    off = Library(settings.model_copy(update={"rerank": "on", "reranker_model": ""}), embedder=embedder)
+    assert off.retriever.reranker is None
