@@ -69,14 +69,23 @@ class Manifest:
 class Collection:
     """An open collection. Searches are thread-safe; writes go through :meth:`writer`."""
 
-    def __init__(self, folder: Path, manifest: Manifest, *, lock_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        manifest: Manifest,
+        *,
+        lock_timeout: float = 60.0,
+        ann_threshold: int = 200_000,
+        ann_nprobe: int = 48,
+    ) -> None:
         self.folder = folder
         self.name = folder.name
         self.manifest = manifest
         self.lock_timeout = lock_timeout
+        self.ann_threshold = ann_threshold
         self.catalog = Catalog(folder / CATALOG)
         self._mutex = threading.RLock()
-        self._index = VectorIndex.load(folder / VECTORS, manifest.dimension)
+        self._index = VectorIndex.load(folder / VECTORS, manifest.dimension, nprobe=ann_nprobe)
         self._generation = -1
         self._sync(trust_file=True)
 
@@ -89,6 +98,8 @@ class Collection:
         *,
         create: bool = True,
         lock_timeout: float = 60.0,
+        ann_threshold: int = 200_000,
+        ann_nprobe: int = 48,
     ) -> Collection:
         """Open (or create) collection ``name`` under ``index_dir``, checking its manifest."""
         check_collection_name(name)
@@ -104,7 +115,9 @@ class Collection:
                     _write_json(manifest_path, asdict(stamped))
         manifest = read_manifest(folder)
         manifest.check_compatible(expected, name)
-        collection = cls(folder, manifest, lock_timeout=lock_timeout)
+        collection = cls(
+            folder, manifest, lock_timeout=lock_timeout, ann_threshold=ann_threshold, ann_nprobe=ann_nprobe
+        )
         if collection.catalog.lexical_count() < collection.catalog.chunk_count():
             collection._backfill_lexical()
         return collection
@@ -211,6 +224,7 @@ class Collection:
 
     def _save_vectors(self) -> None:
         with self._mutex:
+            self._index.upgrade_if_large(self.ann_threshold)
             self._index.save(self.folder / VECTORS)
             _write_json(self.folder / VECTORS_STATE, {"generation": self._generation})
 

@@ -60,6 +60,8 @@ class Library:
                     self.expected_manifest(),
                     create=create,
                     lock_timeout=self.settings.lock_timeout_s,
+                    ann_threshold=self.settings.ann_threshold,
+                    ann_nprobe=self.settings.ann_nprobe,
                 )
             return self._collections[name]
 

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         0, ge=0, le=64, description="Parser processes for batch ingest; 0 picks from the CPU count."
     )
+    ann_threshold: int = Field(
+        200_000, ge=1000, description="Vectors past which a collection switches to IVF search."
+    )
+    ann_nprobe: int = Field(
+        48, ge=1, le=4096, description="IVF lists searched per query: recall against speed."
+    )
     lock_timeout_s: float = Field(60.0, ge=0, description="How long a writer waits for a collection's lock.")
 
     @field_validator("collection")

@@ -1,11 +1,15 @@
 """FAISS behind a small wrapper: inner-product search over ids the catalogue owns.
 
-FAISS objects never leave this module; callers see numpy arrays of ids and scores.
+Small collections use exact search (IndexIDMap2 over IndexFlatIP). Past a configurable
+size the index becomes an IVF index (IndexIVFFlat, inner product), which keeps the two
+things a mutable collection needs, ``add_with_ids`` and ``remove_ids``, and searches a
+few lists instead of every vector. FAISS objects never leave this module.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -14,33 +18,41 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+TRAINING_POINTS_PER_LIST = 64
+
 
 class VectorIndex:
-    """IndexIDMap2 over IndexFlatIP: exact cosine search on normalised vectors."""
+    """Cosine search on normalised vectors: exact while small, IVF past ``ann_threshold``."""
 
-    def __init__(self, dimension: int, index: Any = None) -> None:
+    def __init__(self, dimension: int, index: Any = None, *, nprobe: int = 32) -> None:
         import faiss
 
         self.dimension = dimension
+        self.nprobe = nprobe
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._gpu_index: Any = None
+        self._configure()
 
     @classmethod
-    def load(cls, path: Path, dimension: int) -> VectorIndex:
+    def load(cls, path: Path, dimension: int, *, nprobe: int = 32) -> VectorIndex:
         """Read an index file; a missing or unreadable file gives an empty index to rebuild."""
         import faiss
 
         if not path.exists():
-            return cls(dimension)
+            return cls(dimension, nprobe=nprobe)
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             log.warning("vector file %s unreadable (%s); it will be rebuilt from the catalogue", path, exc)
-            return cls(dimension)
+            return cls(dimension, nprobe=nprobe)
         if index.d != dimension:
             log.warning("vector file %s has dimension %d, expected %d; rebuilding", path, index.d, dimension)
-            return cls(dimension)
-        return cls(dimension, index)
+            return cls(dimension, nprobe=nprobe)
+        return cls(dimension, index, nprobe=nprobe)
+
+    @property
+    def approximate(self) -> bool:
+        return self._ivf is not None
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -48,7 +60,15 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         import faiss
 
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        if self._ivf is None:
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        lists: Any = self._ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+            for i in range(lists.nlist)
+            if lists.list_size(i)
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
@@ -73,15 +93,41 @@ class VectorIndex:
         import faiss
 
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        k = max(1, min(k, len(self))) if len(self) else 1
         if len(self) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        k = max(1, min(k, len(self)))
         if allowed_ids is not None:
             # ID selectors run on the CPU index only; filtered searches are small anyway.
             selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+            if self._ivf is None:
+                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
+            else:  # every list: a filter may keep only vectors far from the query's lists
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=self._ivf.nlist)  # type: ignore[call-arg]
             return self._index.search(queries, k, params=params)
         return self._searcher().search(queries, k)
+
+    def upgrade_if_large(self, threshold: int) -> bool:
+        """Switch from exact to IVF search once the index holds more than ``threshold`` vectors."""
+        if self._ivf is not None or len(self) <= threshold:
+            return False
+        import faiss
+
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        flat: Any = faiss.downcast_index(self._index.index)
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), len(self) * self.dimension).reshape(len(self), -1).copy()
+        nlist = ivf_lists_for(len(self))
+        quantizer: Any = faiss.IndexFlatIP(self.dimension)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).permutation(len(vectors))[: nlist * TRAINING_POINTS_PER_LIST]
+        ivf.train(vectors[sample])
+        ivf.add_with_ids(vectors, ids)
+        ivf.own_fields = True
+        quantizer.this.disown()
+        self._index = ivf
+        self._gpu_index = None
+        self._configure()
+        log.info("vector index switched to IVF (%d lists) at %d vectors", nlist, len(self))
+        return True
 
     def save(self, path: Path) -> None:
         """Write atomically: readers see the old file or the new one, never half of one."""
@@ -94,6 +140,14 @@ class VectorIndex:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
 
+    def _configure(self) -> None:
+        import faiss
+
+        ivf = faiss.try_extract_index_ivf(self._index)
+        self._ivf = ivf
+        if ivf is not None:
+            ivf.nprobe = min(self.nprobe, ivf.nlist)
+
     def _searcher(self) -> Any:
         """The GPU copy when faiss-gpu and a GPU are present, else the CPU index."""
         import faiss
@@ -103,11 +157,20 @@ class VectorIndex:
         if self._gpu_index is None:
             try:
                 self._resources = faiss.StandardGpuResources()
-                self._gpu_index = faiss.index_cpu_to_gpu(self._resources, 0, self._index)
+                options = faiss.GpuClonerOptions()
+                self._gpu_index = faiss.index_cpu_to_gpu(self._resources, 0, self._index, options)
+                if self._ivf is not None:
+                    faiss.GpuParameterSpace().set_index_parameter(self._gpu_index, "nprobe", self._ivf.nprobe)
             except RuntimeError as exc:  # out of GPU memory, unsupported index type
                 log.warning("FAISS GPU unavailable (%s); searching on the CPU", exc)
                 return self._index
         return self._gpu_index
+
+
+def ivf_lists_for(count: int) -> int:
+    """About 4·sqrt(n) inverted lists, the usual FAISS guidance, within sane bounds."""
+    lists = int(min(65536, max(64, 4 * math.sqrt(count))))
+    return max(1, min(lists, count // 40))  # k-means wants about 40 points per centroid
 
 
 def _fsync_dir(folder: Path) -> None:
