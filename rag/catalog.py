@@ -42,10 +42,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id, ordinal);
--- BM25 over analysed text (lemmas + folded forms), rowid = chunks.id; written in the same
--- transaction as the chunk, so the lexical index can never disagree with the catalogue.
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    terms, heading, tokenize = "unicode61 remove_diacritics 0", detail = column
+-- Analysed terms (lemmas + folded forms) per chunk, written in the same transaction as the
+-- chunk: the in-memory BM25 index is rebuilt or caught up from here, never the other way.
+CREATE TABLE IF NOT EXISTS chunk_terms (
+    id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    terms TEXT NOT NULL,
+    heading TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
@@ -156,7 +158,7 @@ class Catalog:
             )
             ids.append(int(cursor.lastrowid or 0))
         db.executemany(
-            "INSERT INTO chunks_fts(rowid, terms, heading) VALUES (?, ?, ?)",
+            "INSERT INTO chunk_terms(id, terms, heading) VALUES (?, ?, ?)",
             [(chunk_id, terms, heading) for chunk_id, (terms, heading) in zip(ids, lexical, strict=True)],
         )
         return ids
@@ -164,49 +166,38 @@ class Catalog:
     def delete_document(self, db: sqlite3.Connection, document_id: str) -> list[int]:
         """Delete a document inside ``db``'s transaction; returns the ids of its chunks."""
         ids = [row[0] for row in db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
-        db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+        db.executemany("DELETE FROM chunk_terms WHERE id = ?", [(i,) for i in ids])
         db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
         return ids
 
     # -- chunks ------------------------------------------------------------------
 
-    def lexical_search(
-        self,
-        terms: Sequence[str],
-        limit: int,
-        *,
-        document_ids: Sequence[str] | None = None,
-        heading_weight: float = 2.0,
-        headings_only: bool = False,
-    ) -> tuple[list[int], list[float]]:
-        """BM25 over analysed terms (any term may match); ids and scores, best first."""
-        if not terms or limit < 1:
-            return [], []
-        query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        if headings_only:
-            query = f"heading : ({query})"
-        sql = (
-            f"SELECT rowid, -bm25(chunks_fts, 1.0, {float(heading_weight)}) AS score "
-            "FROM chunks_fts WHERE chunks_fts MATCH ?"
-        )
-        params: list[object] = [query]
-        if document_ids is not None:
-            marks = ",".join("?" * len(document_ids))
-            sql += f" AND rowid IN (SELECT id FROM chunks WHERE document_id IN ({marks}))"
-            params.extend(document_ids)
-        rows = self._db.execute(sql + " ORDER BY score DESC LIMIT ?", [*params, limit]).fetchall()
-        return [row[0] for row in rows], [row[1] for row in rows]
+    def lexical_rows(self, chunk_ids: np.ndarray) -> list[tuple[int, str, str]]:
+        """(id, terms, heading terms) of the given chunks, for the in-memory BM25 index."""
+        rows: list[tuple[int, str, str]] = []
+        ids = [int(i) for i in chunk_ids]
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            marks = ",".join("?" * len(part))
+            rows.extend(
+                self._db.execute(f"SELECT id, terms, heading FROM chunk_terms WHERE id IN ({marks})", part)
+            )
+        return rows
+
+    def lexical_ids(self) -> np.ndarray:
+        rows = self._db.execute("SELECT id FROM chunk_terms").fetchall()
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
 
     def chunks_missing_lexical(self, limit: int = 5000) -> list[tuple[int, str, str]]:
         """(id, text, heading) of chunks without a lexical entry: collections made before it."""
         return self._db.execute(
-            "SELECT id, text, heading FROM chunks WHERE id NOT IN (SELECT rowid FROM chunks_fts) LIMIT ?",
+            "SELECT id, text, heading FROM chunks WHERE id NOT IN (SELECT id FROM chunk_terms) LIMIT ?",
             (limit,),
         ).fetchall()
 
     def lexical_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0])
 
     def chunk_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])

@@ -23,6 +23,7 @@ import numpy as np
 from rag.analysis import default_analyzer
 from rag.catalog import Catalog
 from rag.errors import CollectionBusy, CollectionError, CollectionNotFound, EmbeddingMismatch
+from rag.lexical_index import LexicalIndex
 from rag.settings import check_collection_name
 from rag.types import Chunk, DocumentInfo, Hit, ParsedDocument
 from rag.vector_index import VectorIndex
@@ -86,6 +87,7 @@ class Collection:
         self.catalog = Catalog(folder / CATALOG)
         self._mutex = threading.RLock()
         self._index = VectorIndex.load(folder / VECTORS, manifest.dimension, nprobe=ann_nprobe)
+        self._lexical, self._lexical_generation = LexicalIndex.load(folder)
         self._generation = -1
         self._sync(trust_file=True)
 
@@ -162,10 +164,11 @@ class Collection:
     ) -> list[Hit]:
         """Top-``k`` chunks by BM25 over analysed ``terms`` (see :mod:`rag.analysis`);
         ``headings_only`` looks only at the legal unit each chunk belongs to."""
-        ids, scores = self.catalog.lexical_search(
-            terms, k, document_ids=document_ids, headings_only=headings_only
-        )
-        return self.catalog.hits(ids, scores)
+        self.refresh()
+        allowed = None if document_ids is None else self.catalog.chunk_ids_of(document_ids)
+        with self._mutex:
+            ids, scores = self._lexical.search(terms, k, headings_only=headings_only, allowed=allowed)
+        return self.catalog.hits(ids.tolist(), scores.tolist())
 
     def refresh(self) -> None:
         """Catch up with writes made by other processes since the last look."""
@@ -192,11 +195,15 @@ class Collection:
     # -- internals ---------------------------------------------------------------
 
     def _sync(self, *, trust_file: bool) -> None:
-        """Make the FAISS index hold exactly the catalogue's chunks."""
+        """Make the FAISS and BM25 indexes hold exactly the catalogue's chunks."""
         with self._mutex:
             generation = self.catalog.generation()
+            count = self.catalog.chunk_count()
+            lexical_ok = trust_file and self._lexical_generation == generation and len(self._lexical) == count
+            if not lexical_ok:
+                self._sync_lexical()
             trusted = trust_file and _read_state(self.folder) == generation
-            if trusted and len(self._index) == self.catalog.chunk_count():
+            if trusted and len(self._index) == count:
                 self._generation = generation
                 return
             wanted = self.catalog.chunk_ids()
@@ -213,20 +220,35 @@ class Collection:
                 self._index.add(ids, vectors)
             self._generation = generation
 
+    def _forget(self, chunk_ids: list[int]) -> None:
+        if chunk_ids:
+            self._index.remove(np.asarray(chunk_ids, dtype=np.int64))
+            self._lexical.remove(chunk_ids)
+
+    def _sync_lexical(self) -> None:
+        wanted = self.catalog.lexical_ids()
+        present = self._lexical.chunk_ids()
+        self._lexical.remove(np.setdiff1d(present, wanted, assume_unique=True).tolist())
+        missing = np.setdiff1d(wanted, present, assume_unique=True)
+        for start in range(0, len(missing), 50_000):
+            self._lexical.add_many(self.catalog.lexical_rows(missing[start : start + 50_000]))
+
     def _backfill_lexical(self) -> None:
         """Analyse chunks stored before the lexical index existed (format 1 collections)."""
         with _file_lock(self.folder, self.lock_timeout, self.name):
             while rows := self.catalog.chunks_missing_lexical():
                 entries = [(chunk_id, *lexical_entry(text, heading)) for chunk_id, text, heading in rows]
                 with self.catalog.transaction() as db:
-                    db.executemany("INSERT INTO chunks_fts(rowid, terms, heading) VALUES (?, ?, ?)", entries)
+                    db.executemany("INSERT INTO chunk_terms(id, terms, heading) VALUES (?, ?, ?)", entries)
             log.info("collection %s: lexical index built for older chunks", self.name)
 
-    def _save_vectors(self) -> None:
+    def _save_indexes(self) -> None:
         with self._mutex:
             self._index.upgrade_if_large(self.ann_threshold)
             self._index.save(self.folder / VECTORS)
             _write_json(self.folder / VECTORS_STATE, {"generation": self._generation})
+            self._lexical.save(self.folder, self._generation)
+            self._lexical_generation = self._generation
 
 
 class CollectionWriter:
@@ -272,8 +294,10 @@ class CollectionWriter:
                 lexical=lexical,
             )
         with collection._mutex:
-            collection._index.remove(np.asarray(removed, dtype=np.int64))
+            collection._forget(removed)
             collection._index.add(np.asarray(ids, dtype=np.int64), vectors)
+            for chunk_id, (terms, heading) in zip(ids, lexical, strict=True):
+                collection._lexical.add(chunk_id, terms.split(), heading.split())
             collection._generation = collection.catalog.generation()
         self._dirty = True
         return ("replaced" if previous else "added"), document_id
@@ -285,15 +309,15 @@ class CollectionWriter:
         with collection._mutex, collection.catalog.transaction() as db:
             removed = collection.catalog.delete_document(db, document_id)
         with collection._mutex:
-            collection._index.remove(np.asarray(removed, dtype=np.int64))
+            collection._forget(removed)
             collection._generation = collection.catalog.generation()
         self._dirty = True
         return True
 
     def flush(self) -> None:
-        """Save the vector file now (the catalogue is already durable)."""
+        """Save the vector and BM25 files now (the catalogue is already durable)."""
         if self._dirty:
-            self._collection._save_vectors()
+            self._collection._save_indexes()
             self._dirty = False
 
 

@@ -38,15 +38,20 @@ def reciprocal_rank_fusion(
     return [replace(first_seen[i], score=fused[i], extra=extras[i]) for i in order]
 
 
-def drop_near_duplicates(hits: Sequence[Hit], *, threshold: float = 0.8) -> list[Hit]:
+def drop_near_duplicates(
+    hits: Sequence[Hit], *, threshold: float = 0.8, limit: int | None = None
+) -> list[Hit]:
     """Keep the best of passages that say nearly the same (overlapping chunks, repeated text).
 
     Two passages are near-duplicates when their word sets' Jaccard similarity reaches
-    ``threshold``; the earlier (better-ranked) one stays.
+    ``threshold``; the earlier (better-ranked) one stays. Stops once ``limit`` are kept, so
+    the cost is O(limit x candidates), not quadratic in the candidates.
     """
     kept: list[Hit] = []
     kept_words: list[frozenset[str]] = []
     for hit in hits:
+        if limit is not None and len(kept) >= limit:
+            break
         words = frozenset(WORDS.findall(hit.text.lower()))
         if any(_jaccard(words, other) >= threshold for other in kept_words):
             continue

@@ -85,4 +85,4 @@ class Retriever:
         if self.reranker is not None and candidates:
             top = self.reranker.rerank(question, candidates[: self.config.rerank_top])
             candidates = top + candidates[self.config.rerank_top :]
-        return drop_near_duplicates(candidates, threshold=self.config.duplicate_threshold)[:k]
+        return drop_near_duplicates(candidates, threshold=self.config.duplicate_threshold, limit=k)

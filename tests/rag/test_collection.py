@@ -35,10 +35,8 @@ def consistent(collection: Collection) -> None:
     faiss_ids = np.sort(collection._index.ids())
     catalogue_ids = np.sort(collection.catalog.chunk_ids())
     assert np.array_equal(faiss_ids, catalogue_ids)
-    lexical_ids = [
-        row[0] for row in collection.catalog._db.execute("SELECT rowid FROM chunks_fts ORDER BY rowid")
-    ]
-    assert lexical_ids == catalogue_ids.tolist()
+    assert np.array_equal(np.sort(collection.catalog.lexical_ids()), catalogue_ids)
+    assert np.array_equal(np.sort(collection._lexical.chunk_ids()), catalogue_ids)
 
 
 def test_ingest_then_search_finds_the_right_passage(library, real_pdfs, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -145,7 +143,7 @@ def test_second_writer_fails_clearly_while_the_first_holds_the_lock(library, tmp
         pass
 
 
-@pytest.mark.parametrize("damage", ["delete", "corrupt", "stale"])
+@pytest.mark.parametrize("damage", ["delete", "corrupt", "stale", "lexical"])
 def test_lost_or_stale_vector_file_is_rebuilt_from_the_catalogue(library, tmp_path, damage) -> None:  # type: ignore[no-untyped-def]
     ingest_paths(library, [write(tmp_path, "a.txt", LAS)], workers=0)
     folder = library.collection().folder
@@ -155,6 +153,8 @@ def test_lost_or_stale_vector_file_is_rebuilt_from_the_catalogue(library, tmp_pa
     library.close()
     if damage == "delete":
         (folder / VECTORS).unlink()
+    elif damage == "lexical":
+        (folder / "lexical.npz").write_bytes(b"garbage")
     elif damage == "corrupt":
         (folder / VECTORS).write_bytes(b"not a faiss index")
     else:  # an older vector file with a state file that does not match the catalogue
@@ -163,6 +163,7 @@ def test_lost_or_stale_vector_file_is_rebuilt_from_the_catalogue(library, tmp_pa
     collection = library.collection()
     consistent(collection)
     assert {h.file_name for h in library.search("żółw błotny", k=10)} == {"a.txt", "b.txt"}
+    assert [h.file_name for h in library.search("starorzecza bagna", k=1, mode="lexical")] == ["b.txt"]
 
 
 def test_collection_without_lexical_index_gets_one_on_open(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -170,7 +171,7 @@ def test_collection_without_lexical_index_gets_one_on_open(library, tmp_path) ->
     ingest_paths(library, [write(tmp_path, "zolw.txt", ZOLW)], workers=0)
     collection = library.collection()
     with collection.catalog.transaction() as db:
-        db.execute("DELETE FROM chunks_fts")
+        db.execute("DELETE FROM chunk_terms")
     assert library.search("starorzecza", k=1, mode="lexical") == []
     library.close()
     hits = library.search("starorzecza", k=1, mode="lexical")

@@ -1,0 +1,66 @@
+"""The in-memory BM25 index: scoring, heading field, segments, deletes, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.lexical_index import LexicalIndex
+
+
+def build() -> LexicalIndex:
+    index = LexicalIndex()
+    index.add(1, "las plan urządzenie las".split(), ["art18"])
+    index.add(2, "żółw staw muł".split())
+    index.add(3, "las żółw".split(), ["art30"])
+    index.add(4, ("słowo " * 40 + "las").split())  # long: one "las" counts for less
+    return index
+
+
+def test_bm25_prefers_frequent_terms_in_short_chunks() -> None:
+    ids, scores = build().search(["las"], 10)
+    assert ids.tolist()[:2] == [1, 3] and ids.tolist()[-1] == 4
+    assert np.all(np.diff(scores) <= 0)
+    assert build().search(["nieznane"], 10)[0].size == 0
+
+
+def test_heading_field_and_headings_only() -> None:
+    index = build()
+    assert index.search(["art30"], 5)[0].tolist() == [3]
+    assert index.search(["las"], 5, headings_only=True)[0].size == 0
+    assert index.search(["art18", "art30"], 5, headings_only=True)[0].tolist() in ([1, 3], [3, 1])
+
+
+def test_allowed_ids_filter() -> None:
+    assert build().search(["las", "żółw"], 5, allowed=np.array([2, 4])).__getitem__(0).tolist() == [2, 4]
+
+
+def test_segments_merge_and_deletes_disappear() -> None:
+    index = LexicalIndex()
+    for i in range(50):  # many small batches -> many segments, merged as they grow
+        index.add(i, [f"t{i % 7}", "wspólne"])
+        index.search(["wspólne"], 1)
+    assert len(index._segments) <= 6 and len(index) == 50
+    index.remove([0, 7, 14])
+    ids, _ = index.search(["t0"], 50)
+    assert not {0, 7, 14} & set(ids.tolist()) and len(ids) == 50 // 7 + 1 - 3
+    assert len(index) == 47 and 0 not in index.chunk_ids()
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    index = build()
+    index.remove([2])
+    index.save(tmp_path, generation=7)
+    loaded, generation = LexicalIndex.load(tmp_path)
+    assert generation == 7 and sorted(loaded.chunk_ids().tolist()) == [1, 3, 4]
+    assert loaded.search(["las"], 3)[0].tolist() == build().search(["las"], 3)[0].tolist()
+    (tmp_path / "lexical.npz").write_bytes(b"broken")
+    empty, none = LexicalIndex.load(tmp_path)
+    assert none is None and len(empty) == 0
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_k_limits_results(k: int) -> None:
+    assert len(build().search(["las", "żółw"], k)[0]) == k
