@@ -130,6 +130,8 @@ def _units(text: str, counter: TokenCounter, budget: int) -> list[_Unit]:
     tracker = HeadingTracker()
     units: list[_Unit] = []
     for (start, end), sentence, tokens in zip(spans, sentences, counts, strict=True):
+        if not any(char.isalnum() for char in sentence):
+            continue  # dot leaders, lone brackets: nothing to find or to read
         at_line_start = start == 0 or text[start - 1] == "\n"
         opens = at_line_start and starts_unit(sentence)
         heading = tracker.update(sentence) if at_line_start else tracker.update("")

@@ -18,6 +18,8 @@ REPEATED_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*-(?=[^\W\d_])")
 # "usta-\nwy" -> "ustawy"; an upper-case continuation ("Celno-\nSkarbowej") is a real compound.
 LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*(?=[a-ząćęłńóśźż])")
 COMPOUND_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n[ \t]*(?=[A-ZĄĆĘŁŃÓŚŹŻ])")
+# Fill-in lines of forms ("........", "_____"): one ellipsis says the same in one token.
+LEADERS = re.compile(r"(?:[.…_]\s?){4,}")
 SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\x00-\x08\x0b\x0c\x0e-\x1f]")
 DIGITS = re.compile(r"\d+")
@@ -76,6 +78,7 @@ def _finish(text: str) -> str:
     text = REPEATED_HYPHEN.sub("-", text)
     text = LINE_END_HYPHEN.sub("", text)
     text = COMPOUND_HYPHEN.sub("-", text)
+    text = LEADERS.sub(" … ", text)
     lines = [SPACES.sub(" ", line).strip() for line in text.split("\n")]
     # Keep line structure (legal units start on their own line), collapse blank runs.
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -7,6 +7,7 @@ import re
 # A line that opens a legal unit: chapter, article or paragraph.
 CHAPTER = re.compile(r"^(?:Rozdział|ROZDZIAŁ|DZIAŁ|Dział|Oddział|ODDZIAŁ)\s+[0-9IVXLC]+[a-z]*\b")
 ARTICLE = re.compile(r"^[„\"]?Art\.\s*(\d+[a-z]*)\.")
+ANNEX = re.compile(r"^(?:Załącznik|ZAŁĄCZNIK)\b")
 PARAGRAPH = re.compile(r"^[„\"]?§\s*(\d+[a-z]*)\.")
 # Lines that begin a new item even inside a unit: "1. ", "2) ", "a) ", bullets.
 ITEM = re.compile(r"^(?:\d+[a-z]*[.)]\s|[a-z]\)\s|[-–•▪]\s)")
@@ -32,7 +33,10 @@ class HeadingTracker:
 
     def update(self, sentence: str) -> str:
         """Feed the next sentence; returns the heading it belongs to."""
-        if CHAPTER.match(sentence):
+        if ANNEX.match(sentence):  # an annex starts afresh: no article of the act above
+            self.chapter = " ".join(sentence.split()[:4])[:80]
+            self.article = self.paragraph = ""
+        elif CHAPTER.match(sentence):
             self.chapter = " ".join(sentence.split()[:8])[:80]
             self.article = self.paragraph = ""
         elif match := ARTICLE.match(sentence):

@@ -7,12 +7,16 @@ meet at the lemma "las", and "zolw" typed without diacritics meets "żółw" at 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import threading
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
+# Bump when analysis changes: collections analysed by an older version are re-analysed on open.
+ANALYSIS_VERSION = 2
+FOLD = str.maketrans({"ł": "l", "Ł": "L"})
 WORD = re.compile(r"§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 # Tags of words that carry no topic: prepositions, conjunctions, particles, punctuation.
 STOP_TAGS = frozenset({"prep", "conj", "comp", "qub", "part", "interj", "interp", "aglt"})
@@ -23,6 +27,18 @@ STOPWORDS = frozenset(
     niż o od oraz po pod przez przy się są ta tak także te tego tej ten to tu tylko tym u w we
     więc wszystko z za ze że żeby""".split()
 )
+
+
+def fold(word: str) -> str:
+    """'żółw' -> 'zolw': strip diacritics (ł has no decomposition, so it is mapped)."""
+    decomposed = unicodedata.normalize("NFD", word.translate(FOLD))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+STOPWORDS = STOPWORDS | frozenset(fold(word) for word in STOPWORDS)  # "sie", "ze", "juz" typed plainly
+# Letters a user may type without their diacritic: tried back when morfeusz knows no word.
+DIACRITICS = {"a": "ą", "c": "ć", "e": "ę", "l": "ł", "n": "ń", "o": "ó", "s": "ś", "z": "żź"}
+MAX_RESTORATIONS = 64
 # "art. 30", "§ 2", "ust. 1", "pkt 3", "rozdział 4": one term each, so a query naming a unit
 # finds the passage that holds it.
 LEGAL_UNITS = {
@@ -42,14 +58,7 @@ UNIT_OPENING = re.compile(
     r"^[„\"]?((?:Art\.|§)\s*\d+[a-z]*|(?:Rozdział|ROZDZIAŁ|Dział|DZIAŁ)\s+[0-9IVXLC]+)", re.MULTILINE
 )
 NUMBER = re.compile(r"^(\d+[a-z]?|[ivxlc]+)$")
-FOLD = str.maketrans({"ł": "l", "Ł": "L"})
 CACHE_SIZE = 400_000
-
-
-def fold(word: str) -> str:
-    """'żółw' -> 'zolw': strip diacritics (ł has no decomposition, so it is mapped)."""
-    decomposed = unicodedata.normalize("NFD", word.translate(FOLD))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 class PolishAnalyzer:
@@ -60,12 +69,15 @@ class PolishAnalyzer:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[str, ...]] = {}
 
-    def analyse(self, text: str, *, units_only: bool = False) -> list[str]:
+    def analyse(self, text: str, *, units_only: bool = False, restore: bool = False) -> list[str]:
         """Terms of ``text`` in order: lemmas, their folded forms and legal-unit terms.
 
         ``units_only`` leaves out the words of a legal reference ("art", "30") and keeps
         just its unit term ("art30"): what a query naming a unit should look for.
+        ``restore`` puts diacritics back ("weszla" -> "weszła" -> lemma "wejść") when the
+        text has no Polish letters at all: someone who types one types them all.
         """
+        restore = restore and fold(text) == text
         terms: list[str] = []
         words = [match.group(0).lower() for match in WORD.finditer(text)]
         skip = -1
@@ -78,6 +90,8 @@ class PolishAnalyzer:
                     continue
             if index != skip:
                 terms.extend(self._terms(word))
+                if restore:
+                    terms.extend(self._restored(word))
         return terms
 
     def heading_terms(self, heading: str, text: str) -> str:
@@ -96,7 +110,7 @@ class PolishAnalyzer:
 
     def query_terms(self, text: str) -> list[str]:
         """Distinct terms of a query; a legal reference counts as its unit term alone."""
-        return list(dict.fromkeys(self.analyse(text, units_only=True)))
+        return list(dict.fromkeys(self.analyse(text, units_only=True, restore=True)))
 
     def _terms(self, word: str) -> tuple[str, ...]:
         cached = self._cache.get(word)
@@ -112,19 +126,38 @@ class PolishAnalyzer:
             return ()
         if word[0].isdigit() or word == "§":
             return (word,) if word != "§" else ()
-        lemmas: list[str] = []
+        lemmas = self._lemmas(word)
+        if lemmas is None:
+            return ()
+        # The folded surface form too: "zolwie" typed for "żółwie" is unknown to morfeusz.
+        return _with_folded([*(lemmas or [word]), word])
+
+    def _lemmas(self, word: str) -> list[str] | None:
+        """Lemmas morfeusz knows for ``word``; [] when unknown, None for a function word."""
         with self._lock:  # one morfeusz instance is not safe to share between threads
             interpretations = self._analyser().analyse(word)
+        lemmas: list[str] = []
         for _start, _end, (_orth, lemma, tag, _names, _quals) in interpretations:
             pos = tag.split(":", 1)[0]
             if pos in STOP_TAGS:
-                return ()
-            if pos == "ign":  # unknown to morfeusz: keep the word itself
-                lemmas.append(word)
-            else:
+                return None
+            if pos != "ign":
                 lemmas.append(lemma.split(":", 1)[0].lower())
-        # The folded surface form too: "zolwie" typed for "żółwie" is unknown to morfeusz.
-        return _with_folded([*(lemmas or [word]), word])
+        return lemmas
+
+    def _restored(self, word: str) -> tuple[str, ...]:
+        """Lemmas of the Polish words ``word`` could be with its diacritics put back."""
+        if word in STOPWORDS:
+            return ()
+        options = [[c, *DIACRITICS.get(c, "")] for c in word]
+        found: list[str] = []
+        for count, letters in enumerate(itertools.product(*options)):
+            if count >= MAX_RESTORATIONS:
+                break
+            candidate = "".join(letters)
+            if candidate != word and (lemmas := self._lemmas(candidate)):
+                found.extend(lemmas)
+        return _with_folded([*found, word]) if found else ()
 
     def _analyser(self):  # type: ignore[no-untyped-def]
         if self._morfeusz is None:

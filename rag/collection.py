@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.analysis import default_analyzer
+from rag.analysis import ANALYSIS_VERSION, default_analyzer
 from rag.catalog import Catalog
 from rag.errors import CollectionBusy, CollectionError, CollectionNotFound, EmbeddingMismatch
 from rag.lexical_index import LexicalIndex
@@ -120,8 +120,7 @@ class Collection:
         collection = cls(
             folder, manifest, lock_timeout=lock_timeout, ann_threshold=ann_threshold, ann_nprobe=ann_nprobe
         )
-        if collection.catalog.lexical_count() < collection.catalog.chunk_count():
-            collection._backfill_lexical()
+        collection._upgrade_analysis()
         return collection
 
     def close(self) -> None:
@@ -233,14 +232,25 @@ class Collection:
         for start in range(0, len(missing), 50_000):
             self._lexical.add_many(self.catalog.lexical_rows(missing[start : start + 50_000]))
 
-    def _backfill_lexical(self) -> None:
-        """Analyse chunks stored before the lexical index existed (format 1 collections)."""
+    def _upgrade_analysis(self) -> None:
+        """(Re-)analyse chunks whose terms are missing or came from an older analyzer."""
+        catalog = self.catalog
+        current = str(ANALYSIS_VERSION)
+        if catalog.meta("analysis_version") == current and catalog.lexical_count() == catalog.chunk_count():
+            return
         with _file_lock(self.folder, self.lock_timeout, self.name):
-            while rows := self.catalog.chunks_missing_lexical():
+            if catalog.meta("analysis_version") != current:
+                with catalog.transaction() as db:
+                    db.execute("DELETE FROM chunk_terms")
+                    catalog.set_meta(db, "analysis_version", current)
+            while rows := catalog.chunks_missing_lexical():
                 entries = [(chunk_id, *lexical_entry(text, heading)) for chunk_id, text, heading in rows]
                 with self.catalog.transaction() as db:
                     db.executemany("INSERT INTO chunk_terms(id, terms, heading) VALUES (?, ?, ?)", entries)
-            log.info("collection %s: lexical index built for older chunks", self.name)
+            log.info("collection %s: chunks analysed (analysis version %s)", self.name, current)
+        with self._mutex:  # same ids, new terms: the in-memory index starts over
+            self._lexical, self._lexical_generation = LexicalIndex(), None
+            self._sync(trust_file=False)
 
     def _save_indexes(self) -> None:
         with self._mutex:

@@ -39,7 +39,7 @@ def load_html(data: bytes) -> list[Page]:
     parts: list[str] = []
     _walk(root.body if root.find("body") is not None else root, parts)
     body = re.sub(r"[ \t]*\n[ \t\n]*", "\n", "".join(parts)).strip()
-    if title and not body.startswith(title):
+    if title and title not in body[: len(title) + 500]:
         body = f"{title}\n{body}"
     return [Page(None, body)]
 

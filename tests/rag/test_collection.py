@@ -174,6 +174,12 @@ def test_collection_without_lexical_index_gets_one_on_open(library, tmp_path) ->
         db.execute("DELETE FROM chunk_terms")
     assert library.search("starorzecza", k=1, mode="lexical") == []
     library.close()
+    # An older analyzer's terms are replaced by the current analysis on open.
+    collection = library.collection()
+    with collection.catalog.transaction() as db:
+        db.execute("UPDATE chunk_terms SET terms = 'stary'")
+        collection.catalog.set_meta(db, "analysis_version", "1")
+    library.close()
     hits = library.search("starorzecza", k=1, mode="lexical")
     assert [hit.file_name for hit in hits] == ["zolw.txt"]
     consistent(library.collection())

@@ -1,0 +1,171 @@
+"""Retrieval quality on our own Polish evaluation set (tests/data/eval).
+
+Six short official acts (Dziennik Ustaw 2020) in four formats and 42 questions written
+the way people ask them. The eval documents are ingested once per module with the
+offline all-MiniLM-L6-v2 embedder (English, so dense retrieval is weak on Polish;
+lemmatised BM25 carries the set). The thresholds sit just under what was measured
+(see tests/data/eval/README.md): a drop below them means retrieval got worse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+EVAL = Path(__file__).parent / "data" / "eval"
+QA = EVAL / "qa.jsonl"
+DOCUMENT_SUFFIXES = frozenset({".pdf", ".docx", ".odt", ".html", ".txt"})
+MODES = ("dense", "lexical", "hybrid")
+
+# Measured on 42 questions (one question = 0.024): hybrid R@5 0.595, R@10 0.857;
+# lexical R@5 0.786; dense R@5 0.333. Floors are the measurement rounded down to 0.05.
+HYBRID_R5_MIN = 0.55
+HYBRID_R10_MIN = 0.80
+LEXICAL_R5_MIN = 0.75
+DENSE_R5_MIN = 0.25  # English MiniLM on Polish: a floor that only catches a broken pipeline
+LEXICAL_OVER_DENSE_MIN = 0.25  # measured gap 0.45
+# With MiniLM, equal-weight RRF lets the weak dense list push BM25's best hits down:
+# hybrid R@5 trails lexical by 0.19. This bounds the gap; see the xfail test below.
+HYBRID_BELOW_LEXICAL_MAX = 0.25
+
+
+def eval_documents() -> list[Path]:
+    """The documents only: the folder also holds the generator script, README and questions."""
+    return sorted(p for p in EVAL.iterdir() if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES)
+
+
+@pytest.fixture(scope="module")
+def eval_library(tmp_path_factory: pytest.TempPathFactory, minilm_path: str, embedder):  # type: ignore[no-untyped-def]
+    from ingest.pipeline import ingest_paths
+    from rag.library import Library
+    from rag.settings import load_settings
+
+    settings = load_settings(
+        index_dir=tmp_path_factory.mktemp("eval-index"),
+        embedding_model=minilm_path,
+        device="cpu",
+        collection="eval",
+        rerank="off",  # the cross-encoder is not available offline; measure retrieval alone
+    )
+    library = Library(settings, embedder=embedder)
+    report = ingest_paths(library, eval_documents(), workers=0)
+    assert not report.failed, report.failed
+    assert len(report.added) == len(eval_documents())
+    yield library
+    library.close()
+
+
+@pytest.fixture(scope="module")
+def items():  # type: ignore[no-untyped-def]
+    from rag.evaluation import load_qa
+
+    return load_qa(QA)
+
+
+class _MemoQueries:
+    """The embedder, each question encoded once: dense and hybrid ask for the same vector."""
+
+    def __init__(self, embedder) -> None:  # type: ignore[no-untyped-def]
+        self._embedder = embedder
+        self._vectors: dict[str, object] = {}
+
+    def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+        if len(texts) != 1:
+            return self._embedder.encode_queries(texts)
+        if texts[0] not in self._vectors:
+            self._vectors[texts[0]] = self._embedder.encode_queries(texts)
+        return self._vectors[texts[0]]
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._embedder, name)
+
+
+@pytest.fixture(scope="module")
+def metrics(eval_library, items):  # type: ignore[no-untyped-def]
+    from rag.evaluation import evaluate
+
+    collection = eval_library.collection()
+    retriever = eval_library.retriever
+    retriever.embedder = _MemoQueries(retriever.embedder)  # keeps the test fast on 2 CPUs
+    return {
+        mode: evaluate(
+            items,
+            lambda question, depth, mode=mode: retriever.retrieve(question, collection, k=depth, mode=mode),
+            mode=mode,
+        )
+        for mode in MODES
+    }
+
+
+# -- the set itself --------------------------------------------------------------------
+
+
+def test_set_has_enough_questions_documents_and_formats(items) -> None:  # type: ignore[no-untyped-def]
+    files = {path.name for path in eval_documents()}
+    per_document = Counter(item.document for item in items)
+    assert len(items) >= 30
+    assert set(per_document) == files, "every document has questions, every question a document"
+    assert len(files) >= 5
+    assert len({Path(name).suffix.lower() for name in files}) >= 3
+    assert min(per_document.values()) >= 5, per_document
+    assert len({item.question for item in items}) == len(items), "duplicate questions"
+
+
+def test_every_line_is_a_short_answer_span() -> None:
+    for number, line in enumerate(QA.read_text("utf-8").splitlines(), start=1):
+        data = json.loads(line)
+        assert set(data) == {"question", "document", "answer"}, number
+        assert 2 <= len(data["answer"].split()) <= 8, f"line {number}: answer should be 2-8 words"
+
+
+def test_every_answer_occurs_in_a_chunk_of_its_document(eval_library, items) -> None:  # type: ignore[no-untyped-def]
+    """Guards the set: an answer no chunk holds could never be found (cleaning, chunking)."""
+    from rag.evaluation import is_relevant
+
+    collection = eval_library.collection()
+    chunks = {doc.file_name: collection.catalog.chunks_of(doc.id) for doc in collection.documents()}
+    missing = [
+        (item.document, item.answer)
+        for item in items
+        if not any(is_relevant(chunk, item) for chunk in chunks[item.document])
+    ]
+    assert not missing, missing
+
+
+# -- retrieval quality -----------------------------------------------------------------
+
+
+def test_hybrid_recall(metrics) -> None:  # type: ignore[no-untyped-def]
+    hybrid = metrics["hybrid"]
+    assert hybrid.recall_at_5 >= HYBRID_R5_MIN, hybrid
+    assert hybrid.recall_at_10 >= HYBRID_R10_MIN, hybrid
+
+
+def test_lexical_recall_is_well_above_dense(metrics) -> None:  # type: ignore[no-untyped-def]
+    lexical, dense = metrics["lexical"], metrics["dense"]
+    assert lexical.recall_at_5 >= LEXICAL_R5_MIN, lexical
+    assert dense.recall_at_5 >= DENSE_R5_MIN, dense
+    assert lexical.recall_at_5 >= dense.recall_at_5 + LEXICAL_OVER_DENSE_MIN, (lexical, dense)
+
+
+def test_hybrid_is_not_worse_than_dense(metrics) -> None:  # type: ignore[no-untyped-def]
+    assert metrics["hybrid"].recall_at_5 >= metrics["dense"].recall_at_5
+    assert metrics["hybrid"].mrr_at_10 >= metrics["dense"].mrr_at_10
+
+
+def test_hybrid_gap_to_lexical_does_not_grow(metrics) -> None:  # type: ignore[no-untyped-def]
+    gap = metrics["lexical"].recall_at_5 - metrics["hybrid"].recall_at_5
+    assert gap <= HYBRID_BELOW_LEXICAL_MAX, (metrics["hybrid"], metrics["lexical"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: with the English MiniLM embedder, equal-weight RRF ranks BM25-only hits "
+    "(absent from the dense top 50) below chunks both lists hold; hybrid R@5 0.60 vs lexical "
+    "0.79. When this passes, drop the xfail and HYBRID_BELOW_LEXICAL_MAX.",
+)
+def test_hybrid_keeps_up_with_lexical(metrics) -> None:  # type: ignore[no-untyped-def]
+    assert metrics["hybrid"].recall_at_5 >= metrics["lexical"].recall_at_5 - 0.05
