@@ -32,6 +32,16 @@ KNOWN_PREFIXES: tuple[tuple[str, Prefixes], ...] = (
 )
 
 
+# Families trained on Polish (or many languages with Polish among them).
+READS_POLISH = ("mmlw", "multilingual-e5", "bge-m3", "polish", "herbert", "labse", "paraphrase-multilingual")
+
+
+def reads_polish(model: str) -> bool:
+    """Whether polrag knows the embedder as trained for Polish retrieval."""
+    name = model.lower()
+    return any(marker in name for marker in READS_POLISH)
+
+
 def known_prefixes(model: str) -> Prefixes:
     """The prefixes of a known model family; none for models polrag does not know."""
     name = model.lower().rstrip("/")

@@ -68,7 +68,12 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(
         50, ge=1, le=1000, description="Candidates taken from each of dense and lexical search."
     )
-    rrf_dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in the fusion.")
+    rrf_dense_weight: float | None = Field(
+        None,
+        ge=0,
+        description="Weight of dense ranks in the fusion; unset: 1.0 for embedders known to read "
+        "Polish, 0.25 for others (their ranks on Polish text are mostly noise).",
+    )
     rrf_lexical_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in the fusion.")
     top_k: int = Field(6, ge=1, le=50, description="Passages returned when a request names no k.")
     llm_backend: Literal["transformers", "openai"] = Field(

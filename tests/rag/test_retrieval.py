@@ -86,3 +86,14 @@ def test_reranker_is_off_on_cpu_by_default(settings, embedder) -> None:  # type:
     assert forced.retriever.reranker is not None
     off = Library(settings.model_copy(update={"rerank": "on", "reranker_model": ""}), embedder=embedder)
     assert off.retriever.reranker is None
+
+
+def test_dense_weight_follows_the_embedder(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.embeddings import reads_polish
+    from rag.library import Library
+
+    assert reads_polish("sdadas/mmlw-retrieval-roberta-large") and reads_polish("BAAI/bge-m3")
+    assert not reads_polish(embedder.model_name)  # all-MiniLM-L6-v2 is English
+    assert Library(settings, embedder=embedder).retriever.config.dense_weight == 0.25
+    chosen = Library(settings.model_copy(update={"rrf_dense_weight": 0.8}), embedder=embedder)
+    assert chosen.retriever.config.dense_weight == 0.8
