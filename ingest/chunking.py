@@ -90,7 +90,12 @@ def chunk_document(
     units = _units(text, counter, params.budget)
     groups = _pack(units, params)
     chunk_texts = [text[group[0].start : group[-1].end] for group in groups]
-    counts = counter.count(chunk_texts) if chunk_texts else []
+    # Packing counts each sentence plus one token for its boundary, an upper bound of the
+    # joined text's count; only chunks near the model's limit are tokenized again to be sure.
+    counts = [sum(unit.tokens + 1 for unit in group) for group in groups]
+    near_limit = [i for i, n in enumerate(counts) if n > params.max_tokens * 0.9]
+    for i, n in zip(near_limit, counter.count([chunk_texts[i] for i in near_limit]), strict=True):
+        counts[i] = n
     chunks: list[Chunk] = []
     for group, chunk_text, tokens in zip(groups, chunk_texts, counts, strict=True):
         start, end = group[0].start, group[-1].end
