@@ -92,7 +92,7 @@ def chunk_document(
     chunk_texts = [text[group[0].start : group[-1].end] for group in groups]
     # Packing counts each sentence plus one token for its boundary, an upper bound of the
     # joined text's count; only chunks near the model's limit are tokenized again to be sure.
-    counts = [sum(unit.tokens + 1 for unit in group) for group in groups]
+    counts = [sum(unit.tokens for unit in group) + len(group) - 1 for group in groups]
     near_limit = [i for i, n in enumerate(counts) if n > params.max_tokens * 0.9]
     for i, n in zip(near_limit, counter.count([chunk_texts[i] for i in near_limit]), strict=True):
         counts[i] = n
