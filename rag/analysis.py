@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 # Bump when analysis changes: collections analysed by an older version are re-analysed on open.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 FOLD = str.maketrans({"ł": "l", "Ł": "L"})
 WORD = re.compile(r"§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 # Tags of words that carry no topic: prepositions, conjunctions, particles, punctuation.
@@ -136,14 +136,23 @@ class PolishAnalyzer:
         """Lemmas morfeusz knows for ``word``; [] when unknown, None for a function word."""
         with self._lock:  # one morfeusz instance is not safe to share between threads
             interpretations = self._analyser().analyse(word)
+        segments: dict[tuple[int, int], list[tuple[str, str, str]]] = {}
+        for start, end, (orth, lemma, tag, _names, _quals) in interpretations:
+            segments.setdefault((start, end), []).append((orth, lemma, tag.split(":", 1)[0]))
         lemmas: list[str] = []
-        for _start, _end, (_orth, lemma, tag, _names, _quals) in interpretations:
-            pos = tag.split(":", 1)[0]
-            if pos in STOP_TAGS:
-                return None
-            if pos != "ign":
-                lemmas.append(lemma.split(":", 1)[0].lower())
-        return lemmas
+        for readings in segments.values():
+            if any(pos in STOP_TAGS for _, _, pos in readings):
+                if len(segments) == 1:
+                    return None  # a function word
+                continue  # the hyphen of "Bielsko-Biała", a particle inside a compound
+            for orth, lemma, pos in readings:
+                if pos == "brev":  # "KO" -> "list_do_koryntian": the abbreviation says more
+                    lemmas.append(orth.lower())
+                elif pos != "ign":
+                    lemmas.append(lemma.split(":", 1)[0].lower())
+                elif len(segments) > 1:
+                    lemmas.append(orth.lower())
+        return list(dict.fromkeys(lemmas))
 
     def _restored(self, word: str) -> tuple[str, ...]:
         """Lemmas of the Polish words ``word`` could be with its diacritics put back."""

@@ -168,8 +168,17 @@ class HFTokenCounter:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
-        # The Rust tokenizer itself: a third faster than the transformers wrapper for counting.
-        self._backend = getattr(tokenizer, "backend_tokenizer", None)
+        # The Rust tokenizer itself is a third faster than the transformers wrapper, but it
+        # carries the padding/truncation of tokenizer.json (MiniLM pads to 128) and whatever
+        # an encode() set last: count with a private copy that does neither.
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            from tokenizers import Tokenizer
+
+            backend = Tokenizer.from_str(backend.to_str())
+            backend.no_padding()
+            backend.no_truncation()
+        self._backend = backend
 
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:

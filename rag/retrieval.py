@@ -24,6 +24,7 @@ class RetrievalConfig:
     lexical_weight: float = 1.0
     rerank_top: int = 30
     duplicate_threshold: float = 0.8
+    rrf_k: int = 60
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
@@ -79,7 +80,7 @@ class Retriever:
                 "lexical": self.config.lexical_weight,
                 "unit": 2 * max(self.config.dense_weight, self.config.lexical_weight, 0.5),
             }
-            candidates = reciprocal_rank_fusion(rankings, weights=weights)
+            candidates = reciprocal_rank_fusion(rankings, weights=weights, k=self.config.rrf_k)
         else:
             candidates = rankings[mode]
         if self.reranker is not None and candidates:

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         "Polish, 0.25 for others (their ranks on Polish text are mostly noise).",
     )
     rrf_lexical_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in the fusion.")
+    rrf_k: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="The RRF constant; unset: 60 for embedders known to read Polish, 10 for others "
+        "(a small k lets BM25's first places stand against a weak dense list).",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Passages returned when a request names no k.")
     llm_backend: Literal["transformers", "openai"] = Field(
         "transformers", description="Generate in-process or through an OpenAI-compatible server."

@@ -61,3 +61,9 @@ def test_heading_terms_name_every_unit_a_chunk_opens(analyzer: PolishAnalyzer) -
     terms = analyzer.heading_terms("Rozdział 4, Art. 18", text).split()
     assert {"rozdz4", "art18", "art19"} <= set(terms)
     assert "art40" not in terms  # cited, not opened here
+
+
+def test_hyphenated_words_and_abbreviations(analyzer: PolishAnalyzer) -> None:
+    assert {"polski", "niemiecki"} <= set(analyzer.analyse("polsko-niemiecki"))
+    assert "biały" in analyzer.analyse("Bielsko-Biała")
+    assert analyzer.analyse("KO") == ["ko"]  # not "list_do_koryntian"

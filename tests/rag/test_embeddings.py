@@ -59,3 +59,17 @@ def test_token_counter_splits_within_bound(embedder) -> None:  # type: ignore[no
 def test_missing_model_folder_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ModelLoadError, match="POLRAG_EMBEDDING_MODEL"):
         Embedder("no-such-org/no-such-model", device="cpu").warm_up()
+
+
+def test_token_counts_ignore_the_tokenizers_own_padding(minilm_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """MiniLM's tokenizer.json pads to 128 and encode() changes padding: counts must not care."""
+    from transformers import AutoTokenizer
+
+    from rag.embeddings import HFTokenCounter
+
+    fresh = HFTokenCounter(AutoTokenizer.from_pretrained(minilm_path))
+    assert fresh.count(["Ala ma kota."]) == [4]
+    assert fresh.count(["słowo " * 300])[0] > 300  # no truncation either
+    counter = embedder.token_counter()
+    embedder.encode_passages(["krótkie", "dłuższe zdanie " * 30])
+    assert counter.count(["Ala ma kota.", "dłuższe zdanie " * 30])[0] == 4
