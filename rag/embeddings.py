@@ -79,6 +79,7 @@ class Embedder:
         self._device_setting = device
         self._dtype_setting = dtype
         self._model: Any = None
+        self._autocast = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> Embedder:
@@ -105,8 +106,13 @@ class Embedder:
             model = SentenceTransformer(self.model_name, device=device)
         except Exception as exc:  # hub errors, missing folders, broken configs
             raise ModelLoadError(_load_hint(self.model_name, exc)) from exc
-        if dtype != "float32":
+        # On CUDA the weights themselves are halved. On a CPU they stay float32 and passage
+        # batches run under bfloat16 autocast: oneDNN builds a bf16 kernel per input shape,
+        # which large ingest batches amortise but a one-off query (new length each time)
+        # pays in full, so queries run in float32.
+        if dtype != "float32" and device == "cuda":
             model.to(getattr(torch, dtype))
+        self._autocast = dtype == "bfloat16" and device == "cpu"
         model.eval()
         self._model = model
         self.dtype = dtype
@@ -135,20 +141,22 @@ class Embedder:
         return limit - specials - prefix
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self.prefixes.passage + t for t in texts])
+        return self._encode([self.prefixes.passage + t for t in texts], fast=True)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self.prefixes.query + t for t in texts])
+        return self._encode([self.prefixes.query + t for t in texts], fast=len(texts) > 8)
 
     def token_counter(self) -> HFTokenCounter:
         return HFTokenCounter(self.model.tokenizer)
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], *, fast: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         import torch
 
-        with torch.inference_mode():
+        self.warm_up()
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast and self._autocast)
+        with torch.inference_mode(), autocast:
             # encode() sorts by length itself, so each batch pads only to similar lengths.
             vectors = self.model.encode(
                 texts,
