@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,8 +139,17 @@ def _prepare_all(
         initializer=init_worker,
         initargs=(embedder.model_name, params, max_bytes),
     ) as pool:
-        jobs = [(str(path), name) for path, name in todo]
-        yield from pool.map(prepare_in_worker, jobs, chunksize=1)
+        # A bounded window of jobs: parsers that outrun the embedder must not pile parsed
+        # documents up in memory (pool.map would submit the whole batch at once).
+        window: deque[Future[PreparedDocument | FailedFile]] = deque()
+        jobs = iter((str(path), name) for path, name in todo)
+        for job in itertools.islice(jobs, 2 * workers):
+            window.append(pool.submit(prepare_in_worker, job))
+        while window:
+            result = window.popleft().result()
+            for job in itertools.islice(jobs, 1):
+                window.append(pool.submit(prepare_in_worker, job))
+            yield result
 
 
 def _commit_all(
