@@ -23,6 +23,7 @@ K1 = 1.2
 B = 0.75
 HEADING = "h:"  # heading terms share the vocabulary under a prefix
 MAX_SEGMENTS = 6
+SEAL_EVERY = 20_000  # pending chunks become a segment at this count, or at the next search
 
 
 @dataclass
@@ -48,7 +49,8 @@ class LexicalIndex:
     def __init__(self) -> None:
         self.vocabulary: dict[str, int] = {}
         self._segments: list[_Segment] = []
-        self._pending: list[tuple[int, list[str]]] = []
+        # (chunk id, term ids, counts, length): ids at once, so pending chunks stay small.
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, int]] = []
         self._deleted: set[int] = set()
         self._live = 0
         self._total_length = 0.0
@@ -64,7 +66,19 @@ class LexicalIndex:
         return ids[~np.isin(ids, np.fromiter(self._deleted, np.int64))] if self._deleted else ids
 
     def add(self, chunk_id: int, terms: Sequence[str], heading_terms: Sequence[str] = ()) -> None:
-        self._pending.append((chunk_id, [*terms, *(HEADING + t for t in heading_terms)]))
+        vocabulary = self.vocabulary
+        counted = Counter(vocabulary.setdefault(term, len(vocabulary)) for term in terms)
+        counted.update(vocabulary.setdefault(HEADING + term, len(vocabulary)) for term in heading_terms)
+        self._pending.append(
+            (
+                chunk_id,
+                np.fromiter(counted.keys(), np.int32, len(counted)),
+                np.fromiter(counted.values(), np.float32, len(counted)),
+                len(terms),
+            )
+        )
+        if len(self._pending) >= SEAL_EVERY:
+            self._seal()
 
     def add_many(self, rows: Iterable[tuple[int, str, str]]) -> None:
         """Rows of (chunk id, terms, heading terms) as stored in the catalogue."""
@@ -170,23 +184,14 @@ class LexicalIndex:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        rows: list[int] = []
-        cols: list[int] = []
-        counts: list[int] = []
-        lengths: list[int] = []
-        vocabulary = self.vocabulary
-        for row, (_, terms) in enumerate(pending):
-            counted = Counter(vocabulary.setdefault(term, len(vocabulary)) for term in terms)
-            rows.extend([row] * len(counted))
-            cols.extend(counted.keys())
-            counts.extend(counted.values())
-            lengths.append(sum(1 for t in terms if not t.startswith(HEADING)))
-        postings = sparse.csc_matrix(
-            (np.asarray(counts, np.float32), (np.asarray(rows, np.int32), np.asarray(cols, np.int32))),
-            shape=(len(pending), len(vocabulary)),
-        )
-        ids = np.fromiter((chunk_id for chunk_id, _ in pending), np.int64, len(pending))
-        self._install([*self._segments, _Segment(ids, np.asarray(lengths, np.float32), postings)])
+        sizes = np.fromiter((len(cols) for _, cols, _, _ in pending), np.int64, len(pending))
+        rows = np.repeat(np.arange(len(pending), dtype=np.int32), sizes)
+        cols = np.concatenate([cols for _, cols, _, _ in pending])
+        counts = np.concatenate([counts for _, _, counts, _ in pending])
+        postings = sparse.csc_matrix((counts, (rows, cols)), shape=(len(pending), len(self.vocabulary)))
+        ids = np.fromiter((chunk_id for chunk_id, _, _, _ in pending), np.int64, len(pending))
+        lengths = np.fromiter((length for _, _, _, length in pending), np.float32, len(pending))
+        self._install([*self._segments, _Segment(ids, lengths, postings)])
         self._merge(force=False)
 
     def _merge(self, *, force: bool) -> None:
