@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         200_000, ge=1000, description="Vectors past which a collection switches to IVF search."
     )
     ann_nprobe: int = Field(
-        48, ge=1, le=4096, description="IVF lists searched per query: recall against speed."
+        256, ge=1, le=65536, description="IVF lists searched per query: recall against speed."
     )
     lock_timeout_s: float = Field(60.0, ge=0, description="How long a writer waits for a collection's lock.")
 

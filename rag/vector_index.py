@@ -24,7 +24,7 @@ TRAINING_POINTS_PER_LIST = 64
 class VectorIndex:
     """Cosine search on normalised vectors: exact while small, IVF past ``ann_threshold``."""
 
-    def __init__(self, dimension: int, index: Any = None, *, nprobe: int = 32) -> None:
+    def __init__(self, dimension: int, index: Any = None, *, nprobe: int = 256) -> None:
         import faiss
 
         self.dimension = dimension
@@ -34,7 +34,7 @@ class VectorIndex:
         self._configure()
 
     @classmethod
-    def load(cls, path: Path, dimension: int, *, nprobe: int = 32) -> VectorIndex:
+    def load(cls, path: Path, dimension: int, *, nprobe: int = 256) -> VectorIndex:
         """Read an index file; a missing or unreadable file gives an empty index to rebuild."""
         import faiss
 
