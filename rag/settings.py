@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     embedding_passage_prefix: str | None = Field(
         None, description="Prefix for passages; None uses the known value for the model."
     )
-    embedding_batch_size: int = Field(64, ge=1, le=1024, description="Chunks per forward pass.")
+    embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per forward pass.")
     embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="auto: float16 on CUDA, bfloat16 on CPUs with native bf16 (AMX/AVX512-BF16), "
