@@ -52,6 +52,10 @@ CREATE TABLE IF NOT EXISTS chunk_terms (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
+HIT_QUERY = (
+    "SELECT c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, c.heading, c.ordinal "
+    "FROM chunks c JOIN documents d ON d.id = c.document_id"
+)
 DOCUMENT_COLUMNS = (
     "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
 )
@@ -242,28 +246,17 @@ class Catalog:
         if not chunk_ids:
             return []
         marks = ",".join("?" * len(chunk_ids))
-        rows = self._db.execute(
-            "SELECT c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, "
-            f"c.heading, c.ordinal FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"WHERE c.id IN ({marks})",
-            [int(i) for i in chunk_ids],
-        ).fetchall()
+        rows = self._db.execute(f"{HIT_QUERY} WHERE c.id IN ({marks})", [int(i) for i in chunk_ids])
         by_id = {row[0]: row for row in rows}
-        hits = []
-        for chunk_id, score in zip(chunk_ids, scores, strict=True):
-            row = by_id.get(int(chunk_id))
-            if row is not None:
-                hits.append(Hit(row[0], row[1], row[2], row[3], row[4], row[5], float(score), row[6], row[7]))
-        return hits
+        return [
+            _hit(by_id[int(chunk_id)], float(score))
+            for chunk_id, score in zip(chunk_ids, scores, strict=True)
+            if int(chunk_id) in by_id
+        ]
 
     def chunks_of(self, document_id: str) -> list[Hit]:
-        rows = self._db.execute(
-            "SELECT c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, c.heading, "
-            "c.ordinal FROM chunks c JOIN documents d ON d.id = c.document_id "
-            "WHERE c.document_id = ? ORDER BY c.ordinal",
-            (document_id,),
-        ).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], 0.0, r[6], r[7]) for r in rows]
+        rows = self._db.execute(f"{HIT_QUERY} WHERE c.document_id = ? ORDER BY c.ordinal", (document_id,))
+        return [_hit(row, 0.0) for row in rows]
 
     def _one_document(self, where: str, value: str) -> DocumentInfo | None:
         row = self._db.execute(
@@ -272,6 +265,11 @@ class Catalog:
             (value,),
         ).fetchone()
         return _document(row) if row else None
+
+
+def _hit(row: tuple, score: float) -> Hit:  # type: ignore[type-arg]
+    chunk_id, document_id, file_name, first_page, last_page, text, heading, ordinal = row
+    return Hit(chunk_id, document_id, file_name, first_page, last_page, text, score, heading, ordinal)
 
 
 def _document(row: tuple) -> DocumentInfo:  # type: ignore[type-arg]
