@@ -114,6 +114,56 @@ def search(
         typer.echo(f"    {_shorten(hit.text, 400)}")
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Polish.")],
+    collection: CollectionOpt = None,
+    k: Annotated[
+        int | None, typer.Option("-k", min=1, max=50, help="Passages to read (POLRAG_TOP_K).")
+    ] = None,
+    as_json: JsonOpt = False,
+    show_prompt: Annotated[
+        bool, typer.Option("--show-prompt", help="Print the rendered prompt and exit without generating.")
+    ] = False,
+) -> None:
+    """Answer a question from the collection's documents, citing passages and pages."""
+    from rag.answering import Answerer, DoneEvent, PassagesEvent, TokenEvent
+    from rag.generation import load_generator
+    from rag.prompt import NO_ANSWER
+    from rag.types import Answer
+
+    library = _library()
+    answerer = Answerer(library, load_generator(library.settings))
+    if show_prompt:
+        prepared = answerer.prepare(question, collection=collection, k=k)
+        if prepared.prompt is None:
+            typer.echo(f"(no passage is relevant enough; the answer would be: {NO_ANSWER})")
+        else:
+            typer.echo(answerer.generator.render(prepared.prompt.messages), nl=False)
+        return
+    answerer.generator.warm_up()
+    live = sys.stdout.isatty() and not as_json
+    answer: Answer | None = None
+    for event in answerer.ask_stream(question, collection=collection, k=k):
+        if isinstance(event, TokenEvent) and live:
+            typer.echo(event.text, nl=False)
+        elif isinstance(event, PassagesEvent) and live and event.passages:
+            typer.secho(f"({len(event.passages)} passages)", dim=True, err=True)
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    assert answer is not None  # ask_stream always ends with DoneEvent
+    if as_json:
+        _print_json(answer.to_json())
+        return
+    typer.echo(answer.text if not live else "")
+    if answer.citations:
+        typer.secho("\nŹródła:", bold=True)
+    for citation in answer.citations:
+        page = f", s. {citation.page}" if citation.page is not None else ""
+        mark = " (przypisane po treści)" if citation.inferred else ""
+        typer.echo(f"[{citation.n}] {citation.document}{page}{mark}: {_shorten(citation.text, 160)}")
+
+
 @app.command("eval")
 def evaluate_retrieval(
     qa_file: Annotated[

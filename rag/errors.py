@@ -45,3 +45,15 @@ class DocumentNotFound(PolragError):
 
 class ModelLoadError(PolragError):
     """A model could not be loaded; the message says what to do."""
+
+
+class PromptTooLong(PolragError):
+    """The question (with the best passage) does not fit in the generator's context."""
+
+
+class GenerationError(PolragError):
+    """The generator failed while answering; the message says why and what to do."""
+
+
+class InvalidInput(PolragError):
+    """A request is malformed: an empty question, a bad conversation turn."""

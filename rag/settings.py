@@ -89,6 +89,29 @@ class Settings(BaseSettings):
     llm_model: str = Field("speakleash/Bielik-4.5B-v3.0-Instruct", description="Generator model.")
     llm_base_url: str = Field("", description="Base URL of the OpenAI-compatible server.")
     llm_api_key: str = Field("", description="API key of the OpenAI-compatible server.")
+    llm_tokenizer: str = Field(
+        "",
+        description="Tokenizer that counts prompt tokens for the openai backend (hub id or folder); "
+        "empty: POLRAG_LLM_MODEL's.",
+    )
+    llm_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="Weights of the in-process generator: auto is bfloat16 on CUDA, float32 on CPU."
+    )
+    llm_max_new_tokens: int = Field(512, ge=1, le=32768, description="Longest answer, in tokens.")
+    llm_temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy (best for grounded answers)."
+    )
+    llm_context_tokens: int | None = Field(
+        None, ge=256, description="Context length; unset: read from the model config or the server."
+    )
+    llm_timeout_s: float = Field(120.0, gt=0, description="How long to wait for the LLM server.")
+    relevance_floor: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the question's words a passage must contain for the model to be asked; "
+        "below it for every passage, the fixed 'not found' answer is given.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run.")
 
     api_keys: str = Field("", description="Comma-separated API keys; empty disables auth.")

@@ -81,3 +81,70 @@ class Hit:
             "score": round(self.score, 6),
             "chunk_id": self.chunk_id,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A passage an answer cites: ``n`` is its number in the prompt."""
+
+    n: int
+    document: str
+    document_id: str
+    page: int | None
+    chunk_id: int
+    text: str
+    inferred: bool = False  # attributed by word overlap because the model wrote no [n]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "document": self.document,
+            "document_id": self.document_id,
+            "page": self.page,
+            "chunk_id": self.chunk_id,
+            "text": self.text,
+            "inferred": self.inferred,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens spent on one answer, counted by the generator's tokenizer (or reported by its server)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A generated answer with its validated citations and the passages the model saw."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    passages: tuple[Hit, ...]
+    model: str
+    usage: Usage = Usage()
+    dropped_markers: tuple[int, ...] = ()  # [n] the model wrote that pointed at no passage shown
+    grounded: bool = True  # False: no passage was relevant, the fixed answer was given
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answer": self.text,
+            "citations": [citation.to_json() for citation in self.citations],
+            "passages": [passage_json(n, hit) for n, hit in enumerate(self.passages, start=1)],
+            "model": self.model,
+            "usage": self.usage.to_json(),
+            "dropped_citations": list(self.dropped_markers),
+        }
+
+
+def passage_json(n: int, hit: Hit) -> dict[str, object]:
+    """A passage as shown to the model: its number in the prompt plus the search-hit fields."""
+    return {"n": n, **hit.to_json()}

@@ -57,3 +57,21 @@ def library(settings, embedder):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def real_pdfs() -> list[Path]:
     return sorted(DATA.glob("DU_2020_*.pdf"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llm_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random Llama with Bielik's special tokens and chat template, saved like the real one."""
+    from tests.tiny_models import build_tiny_llama
+
+    return str(build_tiny_llama(tmp_path_factory.mktemp("tiny-bielik")))
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tiny_llm_path: str):  # type: ignore[no-untyped-def]
+    """The tiny model behind the real transformers backend, weights loaded once."""
+    from rag.generation.local import TransformersGenerator
+
+    generator = TransformersGenerator(tiny_llm_path, device="cpu")
+    generator.warm_up()
+    return generator

@@ -1,0 +1,171 @@
+"""Questions in, grounded answers out: retrieve, check relevance, prompt, generate, cite."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from rag.analysis import PolishAnalyzer, fold
+from rag.citations import check_citations
+from rag.errors import InvalidInput
+from rag.generation import GenerationParams, Generator, TextStream
+from rag.library import Library
+from rag.prompt import NO_ANSWER, FittedPrompt, Message, fit_prompt, retrieval_query
+from rag.types import Answer, Hit, Usage
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class PassagesEvent:
+    """First event of a streamed answer: the passages the model will read."""
+
+    passages: tuple[Hit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    """Last event: the whole answer with its validated citations."""
+
+    answer: Answer
+
+
+AnswerEvent = PassagesEvent | TokenEvent | DoneEvent
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedQuestion:
+    """Everything decided before the model runs; ``prompt`` is None when nothing was relevant."""
+
+    question: str
+    prompt: FittedPrompt | None
+    candidates: tuple[Hit, ...]
+
+
+class Answerer:
+    """Answers questions about a library's collections with one generator."""
+
+    def __init__(
+        self,
+        library: Library,
+        generator: Generator,
+        *,
+        params: GenerationParams | None = None,
+        relevance_floor: float | None = None,
+    ) -> None:
+        settings = library.settings
+        self.library = library
+        self.generator = generator
+        self.analyzer: PolishAnalyzer = library.retriever.analyzer
+        self.params = params or GenerationParams(
+            max_new_tokens=settings.llm_max_new_tokens, temperature=settings.llm_temperature
+        )
+        self.relevance_floor = settings.relevance_floor if relevance_floor is None else relevance_floor
+
+    def prepare(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        collection: str | None = None,
+        k: int | None = None,
+        document_ids: Sequence[str] | None = None,
+    ) -> PreparedQuestion:
+        """Retrieve for the conversation, keep relevant passages, fit the prompt to the context."""
+        question = question.strip()
+        if not question:
+            raise InvalidInput("the question is empty")
+        _check_history(history)
+        hits = self.library.search(
+            retrieval_query(question, history), collection=collection, k=k, document_ids=document_ids
+        )
+        relevant = [hit for hit in hits if self.relevance(question, hit, history) >= self.relevance_floor]
+        if not relevant:
+            return PreparedQuestion(question, None, tuple(hits))
+        prompt = fit_prompt(
+            question,
+            hits,  # ranked order kept; relevance only decides whether to ask at all
+            history,
+            count_tokens=self.generator.count_tokens,
+            context_tokens=self.generator.context_tokens,
+            max_new_tokens=self.params.max_new_tokens,
+        )
+        return PreparedQuestion(question, prompt, tuple(hits))
+
+    def ask(self, question: str, **options: object) -> Answer:
+        """The whole answer at once."""
+        events = list(self.ask_stream(question, **options))  # type: ignore[arg-type]
+        done = events[-1]
+        assert isinstance(done, DoneEvent)
+        return done.answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        collection: str | None = None,
+        k: int | None = None,
+        document_ids: Sequence[str] | None = None,
+    ) -> Iterator[AnswerEvent]:
+        """Passages first, then the answer's text as it is written, then the checked answer."""
+        prepared = self.prepare(
+            question, history=history, collection=collection, k=k, document_ids=document_ids
+        )
+        if prepared.prompt is None:
+            yield PassagesEvent(())
+            yield TokenEvent(NO_ANSWER)
+            yield DoneEvent(Answer(NO_ANSWER, (), (), self.generator.model_name, grounded=False))
+            return
+        prompt = prepared.prompt
+        yield PassagesEvent(prompt.passages)
+        stream: TextStream = self.generator.stream(prompt.messages, self.params)
+        pieces: list[str] = []
+        try:
+            for piece in stream:
+                pieces.append(piece)
+                yield TokenEvent(piece)
+        finally:
+            stream.cancel()  # a reader that stops early (client gone) stops the model
+        yield DoneEvent(self.finish("".join(pieces), prompt, stream.usage))
+
+    def finish(self, text: str, prompt: FittedPrompt, usage: Usage) -> Answer:
+        """The answer with its citations checked against the passages in ``prompt``."""
+        text = text.strip()
+        usage = usage if usage.prompt_tokens else Usage(prompt.prompt_tokens, usage.completion_tokens)
+        if text.startswith(NO_ANSWER.rstrip(".")):
+            return Answer(text, (), prompt.passages, self.generator.model_name, usage)
+        check = check_citations(text, prompt.passages, self.analyzer)
+        return Answer(text, check.citations, prompt.passages, self.generator.model_name, usage, check.dropped)
+
+    def relevance(self, question: str, hit: Hit, history: Sequence[Message] = ()) -> float:
+        """Share of the question's content words (lemmas) the passage contains, 0..1.
+
+        A follow-up's own words are often few ("a kto go zatwierdza?"), so the words of the
+        earlier user turns count too.
+        """
+        passage = set(self.analyzer.analyse(f"{hit.heading} {hit.text}"))
+        words = _content_words(self.analyzer, retrieval_query(question, history))
+        if not words:
+            return 1.0  # nothing to check ("?"): let retrieval's ranking stand
+        return sum(1 for variants in words if variants & passage) / len(words)
+
+
+def _content_words(analyzer: PolishAnalyzer, text: str) -> list[set[str]]:
+    """Each content word of ``text`` as its set of terms (lemmas, folded forms); stopwords dropped."""
+    restore = fold(text) == text  # typed without Polish letters: put them back
+    groups = [set(analyzer.analyse(word, restore=restore)) for word in WORD.findall(text)]
+    groups.extend({unit} for unit in analyzer.unit_terms(text))
+    return [group for group in groups if group]
+
+
+def _check_history(history: Sequence[Message]) -> None:
+    for turn in history:
+        if turn.get("role") not in ("user", "assistant") or not isinstance(turn.get("content"), str):
+            raise InvalidInput("history turns must be {'role': 'user'|'assistant', 'content': str}")

@@ -1,0 +1,64 @@
+"""What every generation backend offers: render and count a chat, stream an answer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.prompt import Message
+from rag.types import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # 0: greedy, what grounded answers want
+    stream: bool = True  # False: a server may send the answer in one response
+
+
+class TextStream:
+    """The pieces of an answer as the model writes them.
+
+    ``usage`` is set once the stream is exhausted; ``cancel()`` stops generation early
+    (a client that went away should not keep the model busy).
+    """
+
+    def __init__(self, pieces: Callable[[TextStream], Iterator[str]]) -> None:
+        self.usage = Usage()
+        self.cancelled = threading.Event()
+        self._pieces = pieces(self)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def text(self) -> str:
+        """Read the whole stream and return the answer."""
+        return "".join(self)
+
+
+class Generator(Protocol):
+    """A chat model behind one of the backends (in-process transformers, OpenAI-compatible server)."""
+
+    model_name: str
+    context_tokens: int
+
+    def render(self, messages: list[Message]) -> str:
+        """The prompt text exactly as the model reads it (its own chat template)."""
+        ...
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Prompt tokens of ``messages``, counted by the model's tokenizer."""
+        ...
+
+    def warm_up(self) -> None:
+        """Load weights or check the server; called once before serving."""
+        ...
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
+        """Start generating an answer to ``messages``."""
+        ...

@@ -1,0 +1,173 @@
+"""Any OpenAI-compatible chat server (vLLM, TGI, Ollama, llama.cpp server): the scale-out path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from rag.errors import GenerationError, ModelLoadError
+from rag.generation.base import GenerationParams, TextStream
+from rag.prompt import Message
+from rag.settings import Settings
+from rag.types import Usage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT = 4096
+# Without the model's tokenizer, a conservative estimate for Polish text (APT4 averages ~4).
+CHARS_PER_TOKEN = 3.0
+
+
+class OpenAIGenerator:
+    """Chat completions from a server; the server applies the model's chat template."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str = "",
+        timeout: float = 120.0,
+        tokenizer: str = "",
+        context_tokens: int | None = None,
+    ) -> None:
+        import openai
+
+        self.base_url = base_url
+        self.model_name = model
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=1
+        )
+        self._tokenizer = _load_tokenizer(tokenizer or model)
+        self._context_setting = context_tokens
+        self.context_tokens = context_tokens or DEFAULT_CONTEXT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIGenerator:
+        return cls(
+            settings.llm_base_url,
+            settings.llm_model,
+            api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout_s,
+            tokenizer=settings.llm_tokenizer,
+            context_tokens=settings.llm_context_tokens,
+        )
+
+    def render(self, messages: list[Message]) -> str:
+        if self._tokenizer is not None:
+            return str(
+                self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            )
+        # No local tokenizer: show what is sent; the server renders it with its own template.
+        return json.dumps(messages, ensure_ascii=False, indent=2)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        if self._tokenizer is not None:
+            return len(self._tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+        chars = sum(len(m["content"]) + 16 for m in messages)
+        return math.ceil(chars / CHARS_PER_TOKEN)
+
+    def warm_up(self) -> None:
+        """Check that the server answers and serves the model; learn its context length."""
+        import openai
+
+        try:
+            served = {model.id: model for model in self._client.models.list()}
+        except openai.APIConnectionError:
+            raise ModelLoadError(
+                f"cannot reach the LLM server at {self.base_url}: is it running? "
+                f"(e.g. `vllm serve {self.model_name}`) Check POLRAG_LLM_BASE_URL"
+            ) from None
+        except openai.AuthenticationError:
+            raise ModelLoadError(f"the LLM server at {self.base_url} refused POLRAG_LLM_API_KEY") from None
+        except openai.APIStatusError as exc:
+            log.warning("%s/models answered %s; not checking the model name", self.base_url, exc.status_code)
+            served = {}
+        if served and self.model_name not in served:
+            raise ModelLoadError(
+                f"the LLM server at {self.base_url} does not serve {self.model_name!r}; it serves "
+                f"{', '.join(sorted(served))}: set POLRAG_LLM_MODEL to one of them"
+            )
+        max_len = getattr(served.get(self.model_name), "max_model_len", None)
+        if self._context_setting is None and isinstance(max_len, int) and max_len > 0:
+            self.context_tokens = max_len  # vLLM reports it
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
+        return TextStream(lambda stream: self._pieces(stream, messages, params))
+
+    def _pieces(self, stream: TextStream, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        import openai
+
+        pieces: list[str] = []
+        try:
+            chunks = self._client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.model_name,
+                messages=messages,
+                max_tokens=params.max_new_tokens,
+                temperature=params.temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            usage = None
+            with chunks:
+                for chunk in chunks:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices:
+                        if choice.delta and choice.delta.content:
+                            pieces.append(choice.delta.content)
+                            yield choice.delta.content
+                    if stream.cancelled.is_set():
+                        return
+        except openai.APIConnectionError as exc:
+            kind = "did not answer in time" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
+            raise GenerationError(f"the LLM server at {self.base_url} {kind}") from None
+        except openai.NotFoundError:
+            raise GenerationError(
+                f"the LLM server at {self.base_url} does not know model {self.model_name!r}: "
+                "check POLRAG_LLM_MODEL"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise GenerationError(
+                f"the LLM server at {self.base_url} failed ({exc.status_code}): {_server_message(exc)}"
+            ) from None
+        if usage is not None:
+            stream.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+        else:
+            stream.usage = Usage(self.count_tokens(messages), self._count_text("".join(pieces)))
+
+    def _count_text(self, text: str) -> int:
+        if self._tokenizer is not None:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def _load_tokenizer(name: str) -> Any:
+    """The model's tokenizer for exact prompt budgets, or None (then tokens are estimated)."""
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "no tokenizer for %r (%s): prompt tokens are estimated; set POLRAG_LLM_TOKENIZER "
+            "to the served model's hub id or folder for exact budgets",
+            name,
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+        )
+        return None
+    return tokenizer if getattr(tokenizer, "chat_template", None) else None
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return str(getattr(exc, "message", exc))
