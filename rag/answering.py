@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.analysis import PolishAnalyzer, fold
 from rag.citations import check_citations
@@ -98,11 +98,21 @@ class Answerer:
         )
         return PreparedQuestion(question, prompt, tuple(hits))
 
-    def ask(self, question: str, **options: object) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        collection: str | None = None,
+        k: int | None = None,
+        document_ids: Sequence[str] | None = None,
+    ) -> Answer:
         """The whole answer at once."""
-        events = list(self.ask_stream(question, **options))  # type: ignore[arg-type]
-        done = events[-1]
-        assert isinstance(done, DoneEvent)
+        prepared = self.prepare(
+            question, history=history, collection=collection, k=k, document_ids=document_ids
+        )
+        *_, done = self.answer_events(prepared, stream=False)
+        assert isinstance(done, DoneEvent)  # the events always end with it
         return done.answer
 
     def ask_stream(
@@ -114,10 +124,17 @@ class Answerer:
         k: int | None = None,
         document_ids: Sequence[str] | None = None,
     ) -> Iterator[AnswerEvent]:
-        """Passages first, then the answer's text as it is written, then the checked answer."""
+        """Passages first, then the answer's text as it is written, then the checked answer.
+
+        Retrieval runs before this returns, so a bad question fails here, not mid-stream.
+        """
         prepared = self.prepare(
             question, history=history, collection=collection, k=k, document_ids=document_ids
         )
+        return self.answer_events(prepared, stream=True)
+
+    def answer_events(self, prepared: PreparedQuestion, *, stream: bool = True) -> Iterator[AnswerEvent]:
+        """Generate the answer to a prepared question, as events."""
         if prepared.prompt is None:
             yield PassagesEvent(())
             yield TokenEvent(NO_ANSWER)
@@ -125,15 +142,15 @@ class Answerer:
             return
         prompt = prepared.prompt
         yield PassagesEvent(prompt.passages)
-        stream: TextStream = self.generator.stream(prompt.messages, self.params)
+        text: TextStream = self.generator.stream(prompt.messages, replace(self.params, stream=stream))
         pieces: list[str] = []
         try:
-            for piece in stream:
+            for piece in text:
                 pieces.append(piece)
                 yield TokenEvent(piece)
         finally:
-            stream.cancel()  # a reader that stops early (client gone) stops the model
-        yield DoneEvent(self.finish("".join(pieces), prompt, stream.usage))
+            text.cancel()  # a reader that stops early (client gone) stops the model
+        yield DoneEvent(self.finish("".join(pieces), prompt, text.usage))
 
     def finish(self, text: str, prompt: FittedPrompt, usage: Usage) -> Answer:
         """The answer with its citations checked against the passages in ``prompt``."""

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from rag.errors import GenerationError, ModelLoadError
+from rag.errors import ConfigError, GenerationError, ModelLoadError
 from rag.generation.base import GenerationParams, TextStream
 from rag.prompt import Message
 from rag.settings import Settings
@@ -36,6 +36,8 @@ class OpenAIGenerator:
     ) -> None:
         import openai
 
+        if not api_key.isascii():  # it travels in an HTTP header
+            raise ConfigError("POLRAG_LLM_API_KEY must be ASCII (copy the key exactly as the server issued it)")
         self.base_url = base_url
         self.model_name = model
         self._client = openai.OpenAI(
@@ -102,26 +104,33 @@ class OpenAIGenerator:
         import openai
 
         pieces: list[str] = []
+        usage: Any = None
+        request: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": messages,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+        }
         try:
-            chunks = self._client.chat.completions.create(  # type: ignore[call-overload]
-                model=self.model_name,
-                messages=messages,
-                max_tokens=params.max_new_tokens,
-                temperature=params.temperature,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            usage = None
-            with chunks:
-                for chunk in chunks:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    for choice in chunk.choices:
-                        if choice.delta and choice.delta.content:
-                            pieces.append(choice.delta.content)
-                            yield choice.delta.content
-                    if stream.cancelled.is_set():
-                        return
+            if not params.stream:
+                response = self._client.chat.completions.create(**request)
+                usage = response.usage
+                text = response.choices[0].message.content or "" if response.choices else ""
+                pieces.append(text)
+                yield text
+            else:
+                chunks = self._client.chat.completions.create(
+                    **request, stream=True, stream_options={"include_usage": True}
+                )
+                with chunks:
+                    for chunk in chunks:
+                        usage = chunk.usage or usage
+                        for choice in chunk.choices:
+                            if choice.delta and choice.delta.content:
+                                pieces.append(choice.delta.content)
+                                yield choice.delta.content
+                        if stream.cancelled.is_set():
+                            return
         except openai.APIConnectionError as exc:
             kind = "did not answer in time" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
             raise GenerationError(f"the LLM server at {self.base_url} {kind}") from None
@@ -136,7 +145,7 @@ class OpenAIGenerator:
             ) from None
         if usage is not None:
             stream.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
-        else:
+        else:  # servers without usage reports: count ourselves
             stream.usage = Usage(self.count_tokens(messages), self._count_text("".join(pieces)))
 
     def _count_text(self, text: str) -> int:

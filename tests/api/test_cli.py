@@ -45,6 +45,7 @@ def test_every_command_has_help() -> None:
     for command in (
         ["ingest"],
         ["search"],
+        ["ask"],
         ["documents", "list"],
         ["documents", "show"],
         ["documents", "delete"],

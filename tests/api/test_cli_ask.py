@@ -1,0 +1,78 @@
+"""`polrag ask` on real acts with the tiny Bielik-shaped model and the openai backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_cli import run
+from tests.fake_openai_server import FakeOpenAIServer
+
+QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
+
+
+@pytest.fixture()
+def acts(settings, real_pdfs: list[Path], tiny_llm_path: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("POLRAG_LLM_MODEL", tiny_llm_path)
+    monkeypatch.setenv("POLRAG_LLM_MAX_NEW_TOKENS", "16")
+    code, _ = run("ingest", *map(str, real_pdfs))
+    assert code == 0
+    return real_pdfs
+
+
+def test_show_prompt_prints_the_chatml_prompt_without_generating(acts) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("ask", QUESTION, "--show-prompt", "-k", "3")
+    assert code == 0
+    assert out.startswith("<s><|im_start|>system\nJesteś asystentem")
+    assert "[1] DU_2020_poz3.pdf, s. 1" in out
+    assert out.endswith(f"<|im_start|>user\n{QUESTION}<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_ask_json_has_answer_citations_passages_model_usage(acts, tiny_llm_path: str) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("ask", QUESTION, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"answer", "citations", "passages", "model", "usage"}
+    assert data["model"] == tiny_llm_path
+    assert data["passages"][0]["document"] == "DU_2020_poz3.pdf" and data["passages"][0]["n"] == 1
+    assert 0 < data["usage"]["completion_tokens"] <= 16
+    assert (
+        data["usage"]["total_tokens"] == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    )
+
+
+def test_unrelated_question_gets_the_fixed_answer(acts) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("ask", "Kto wygrał mundial w 1974 roku?", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["answer"] == "Nie znalazłem w dokumentach informacji na ten temat."
+    assert data["citations"] == [] and data["passages"] == []
+
+
+def test_ask_through_an_openai_compatible_server(acts, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    with FakeOpenAIServer(reply="Odpady są zakaźne, gdy zawierają żywe mikroorganizmy [1].") as server:
+        monkeypatch.setenv("POLRAG_LLM_BACKEND", "openai")
+        monkeypatch.setenv("POLRAG_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("POLRAG_LLM_MODEL", server.model)
+        code, out = run("ask", QUESTION)
+    assert code == 0
+    assert out.startswith("Odpady są zakaźne")
+    assert "Źródła:" in out and "[1] DU_2020_poz3.pdf, s. 1" in out
+
+
+def test_ask_with_the_server_down_is_one_clear_line(acts, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("POLRAG_LLM_BACKEND", "openai")
+    monkeypatch.setenv("POLRAG_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("POLRAG_LLM_TIMEOUT_S", "2")
+    result = subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", "ask", QUESTION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach the LLM server")
