@@ -37,7 +37,9 @@ class OpenAIGenerator:
         import openai
 
         if not api_key.isascii():  # it travels in an HTTP header
-            raise ConfigError("POLRAG_LLM_API_KEY must be ASCII (copy the key exactly as the server issued it)")
+            raise ConfigError(
+                "POLRAG_LLM_API_KEY must be ASCII: copy the key exactly as the server issued it"
+            )
         self.base_url = base_url
         self.model_name = model
         self._client = openai.OpenAI(
