@@ -15,6 +15,12 @@ from rag.prompt import NO_ANSWER, FittedPrompt, Message, fit_prompt, retrieval_q
 from rag.types import Answer, Hit, Usage
 
 WORD = re.compile(r"\w+", re.UNICODE)
+# Verbs and words every kind of question uses ("ile wynosi", "co mówi", "kto musi"): they say
+# nothing about the subject, so they do not count for relevance (lemmas and folded forms).
+QUESTION_FILLERS = frozenset(
+    "mieć miec musieć musiec móc zostać zostac być byc mówić mowic można mozna trzeba "
+    "wynosić wynosic dotyczyć dotyczyc ds".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +185,7 @@ def _content_words(analyzer: PolishAnalyzer, text: str) -> list[set[str]]:
     restore = fold(text) == text  # typed without Polish letters: put them back
     groups = [set(analyzer.analyse(word, restore=restore)) for word in WORD.findall(text)]
     groups.extend({unit} for unit in analyzer.unit_terms(text))
-    return [group for group in groups if group]
+    return [group for group in groups if group and not group & QUESTION_FILLERS]
 
 
 def _check_history(history: Sequence[Message]) -> None:

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     )
     llm_timeout_s: float = Field(120.0, gt=0, description="How long to wait for the LLM server.")
     relevance_floor: float = Field(
-        0.5,
+        0.4,
         ge=0.0,
         le=1.0,
         description="Share of the question's words a passage must contain for the model to be asked; "

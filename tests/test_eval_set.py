@@ -157,3 +157,36 @@ def test_hybrid_is_not_worse_than_dense(metrics) -> None:  # type: ignore[no-unt
 
 def test_hybrid_keeps_up_with_lexical(metrics) -> None:  # type: ignore[no-untyped-def]
     assert metrics["hybrid"].recall_at_5 >= metrics["lexical"].recall_at_5 - 0.05
+
+
+# Measured with bench/relevance_floor.py at the default floor 0.4: 40 of 42 on-topic questions
+# reach the model; 28 of 30 off-topic ones get the fixed answer (these ten among them).
+OFF_TOPIC = [
+    "Jaka jest stolica Australii?",
+    "Kto wygrał mundial w 1974 roku?",
+    "Jak upiec sernik z rodzynkami?",
+    "Kiedy urodził się Fryderyk Chopin?",
+    "Kto jest autorem Pana Tadeusza?",
+    "Gdzie leży Morskie Oko?",
+    "Ile kalorii ma banan?",
+    "Jak działa silnik elektryczny?",
+    "Kto był pierwszym królem Polski?",
+    "Jak długo gotować jajko na twardo?",
+]
+
+
+def test_relevance_floor_lets_real_questions_through_and_stops_off_topic(eval_library, items) -> None:  # type: ignore[no-untyped-def]
+    from rag.answering import Answerer
+
+    class NoModel:
+        model_name = "none"
+        context_tokens = 32768
+
+        def count_tokens(self, messages) -> int:  # type: ignore[no-untyped-def]
+            return sum(len(m["content"]) // 3 for m in messages)
+
+    answerer = Answerer(eval_library, NoModel())  # type: ignore[arg-type]
+    reached = [answerer.prepare(item.question).prompt is not None for item in items]
+    assert sum(reached) / len(items) >= 0.9
+    refused = [answerer.prepare(question).prompt is None for question in OFF_TOPIC]
+    assert sum(refused) >= 9
