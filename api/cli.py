@@ -202,6 +202,35 @@ def evaluate_retrieval(
         )
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to bind (default: 127.0.0.1, or 0.0.0.0 when POLRAG_API_KEYS is set)."),
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API (models load once at start-up)."""
+    import uvicorn
+
+    from api.app import create_app
+    from rag.settings import load_settings
+
+    settings = load_settings()
+    log = logging.getLogger("polrag.api")
+    if host is None:
+        host = "0.0.0.0" if settings.api_key_list else "127.0.0.1"
+    if not settings.api_key_list:
+        exposed = host not in ("127.0.0.1", "localhost", "::1")
+        log.warning(
+            "POLRAG_API_KEYS is not set: the API has no authentication%s",
+            f" and listens on {host}: anyone who reaches it can read and change the documents"
+            if exposed
+            else f", so it listens on {host} only",
+        )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
 @documents_app.command("list")
 def documents_list(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
     """List the documents of a collection."""

@@ -25,6 +25,27 @@ EMBED_BATCH_CHUNKS = 256  # chunks from several documents embedded together: ful
 SAVE_EVERY_S = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """What happened to one file: its name in the collection, status and document."""
+
+    name: str
+    status: str  # added | replaced | unchanged | failed
+    document_id: str | None = None
+    pages: int = 0
+    chunks: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file to ingest: where it is, its name in the collection, what to record as its source."""
+
+    path: Path
+    name: str
+    source: str = ""
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
@@ -34,6 +55,11 @@ class IngestReport:
     chunks: int = 0
     pages: int = 0
     seconds: float = 0.0
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def fail(self, failure: FailedFile, name: str | None = None) -> None:
+        self.failed.append(failure)
+        self.outcomes.append(FileOutcome(name or failure.path, "failed", error=failure.error))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -84,9 +110,30 @@ def ingest_paths(
     on_progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest files and folders into a collection; bad files are reported, never fatal."""
+    files, missing = discover(paths)
+    sources = [SourceFile(path, name) for path, name in files]
+    return ingest_files(
+        library, sources, collection=collection, workers=workers, on_progress=on_progress, missing=missing
+    )
+
+
+def ingest_files(
+    library: Library,
+    files: Sequence[SourceFile],
+    *,
+    collection: str | None = None,
+    workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    missing: Sequence[FailedFile] = (),
+) -> IngestReport:
+    """Ingest named files into a collection, one transaction per document.
+
+    ``report.outcomes`` says, per file, what happened (the HTTP upload answers with it).
+    """
     started = time.perf_counter()
-    files, report_missing = discover(paths)
-    report = IngestReport(failed=list(report_missing))
+    report = IngestReport()
+    for failure in missing:
+        report.fail(failure)
     settings = library.settings
     target = library.collection(collection, create=True)
     embedder = library.embedder
@@ -94,27 +141,31 @@ def ingest_paths(
     max_bytes = settings.max_file_mb * 2**20
     workers = settings.worker_count if workers is None else workers
     total = len(files) + len(report.failed)
+    names = {str(file.path): file.name for file in files}
+    sources = {str(file.path): file.source or str(file.path) for file in files}
 
     with target.writer() as writer:
         todo = []
-        for path, name in files:
+        for file in files:
+            path = file.path
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 suffix = path.suffix or "(no extension)"
-                report.failed.append(FailedFile(str(path), f"unsupported file type {suffix!r}"))
+                report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)
                 continue
             try:
                 # Unchanged bytes are skipped before any parsing: re-running a batch is cheap.
-                unchanged = path.stat().st_size <= max_bytes and writer.existing(_sha256(path))
+                same = writer.existing(_sha256(path)) if path.stat().st_size <= max_bytes else None
             except OSError as exc:
-                report.failed.append(FailedFile(str(path), f"cannot read file: {exc.strerror}"))
+                report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
                 continue
-            if unchanged:
-                report.unchanged.append(name)
+            if same is not None:
+                report.unchanged.append(file.name)
+                report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
             else:
-                todo.append((path, name))
+                todo.append((path, file.name))
         _notify(on_progress, report, total)
         prepared = _prepare_all(todo, embedder, params, max_bytes, workers)
-        _commit_all(prepared, writer, embedder, report, on_progress, total)
+        _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -159,32 +210,35 @@ def _commit_all(
     report: IngestReport,
     on_progress: ProgressCallback | None,
     total: int,
+    names: dict[str, str],
+    sources: dict[str, str],
 ) -> None:
     buffer: list[PreparedDocument] = []
     last_save = time.monotonic()
     for item in prepared:
         if isinstance(item, FailedFile):
-            report.failed.append(item)
+            report.fail(item, names.get(item.path))
             _notify(on_progress, report, total)
             continue
         buffer.append(item)
         if sum(len(doc.chunks) for doc in buffer) >= EMBED_BATCH_CHUNKS:
-            _embed_and_store(buffer, writer, embedder, report)
+            _embed_and_store(buffer, writer, embedder, report, sources)
             buffer = []
             _notify(on_progress, report, total)
             if time.monotonic() - last_save > SAVE_EVERY_S:
                 writer.flush()
                 last_save = time.monotonic()
     if buffer:
-        _embed_and_store(buffer, writer, embedder, report)
+        _embed_and_store(buffer, writer, embedder, report, sources)
         _notify(on_progress, report, total)
 
 
 def _embed_and_store(
     batch: list[PreparedDocument],
     writer: CollectionWriter,
-    embedder,
-    report: IngestReport,  # type: ignore[no-untyped-def]
+    embedder,  # type: ignore[no-untyped-def]
+    report: IngestReport,
+    sources: dict[str, str],
 ) -> None:
     texts = [chunk.text for doc in batch for chunk in doc.chunks]
     vectors = embedder.encode_passages(texts)
@@ -193,16 +247,20 @@ def _embed_and_store(
         count = len(doc.chunks)
         doc_vectors = vectors[offset : offset + count]
         offset += count
+        name = doc.document.file_name
         try:
-            status, _ = writer.add(doc.document, doc.chunks, doc_vectors, source_path=doc.source_path)
+            source = sources.get(doc.source_path, doc.source_path)
+            status, document_id = writer.add(doc.document, doc.chunks, doc_vectors, source_path=source)
         except Exception as exc:  # disk full, locked database: report and keep going
             log.exception("storing %s failed", doc.source_path)
-            report.failed.append(FailedFile(doc.source_path, f"cannot store document: {exc}"))
+            report.fail(FailedFile(doc.source_path, f"cannot store document: {exc}"), name)
             continue
-        getattr(report, status).append(doc.document.file_name)
+        getattr(report, status).append(name)
+        pages = len(doc.document.pages)
+        report.outcomes.append(FileOutcome(name, status, document_id, pages, count))
         if status != "unchanged":
             report.chunks += count
-            report.pages += len(doc.document.pages)
+            report.pages += pages
 
 
 def _notify(callback: ProgressCallback | None, report: IngestReport, total: int) -> None:

@@ -139,8 +139,10 @@ class Answerer:
         )
         return self.answer_events(prepared, stream=True)
 
-    def answer_events(self, prepared: PreparedQuestion, *, stream: bool = True) -> Iterator[AnswerEvent]:
-        """Generate the answer to a prepared question, as events."""
+    def answer_events(
+        self, prepared: PreparedQuestion, *, stream: bool = True, params: GenerationParams | None = None
+    ) -> Iterator[AnswerEvent]:
+        """Generate the answer to a prepared question, as events (``params`` overrides the defaults)."""
         if prepared.prompt is None:
             yield PassagesEvent(())
             yield TokenEvent(NO_ANSWER)
@@ -148,7 +150,7 @@ class Answerer:
             return
         prompt = prepared.prompt
         yield PassagesEvent(prompt.passages)
-        text: TextStream = self.generator.stream(prompt.messages, replace(self.params, stream=stream))
+        text: TextStream = self.generator.stream(prompt.messages, replace(params or self.params, stream=stream))
         pieces: list[str] = []
         try:
             for piece in text:

@@ -172,7 +172,9 @@ class Collection:
     def refresh(self) -> None:
         """Catch up with writes made by other processes since the last look."""
         if self.catalog.generation() != self._generation:
-            self._sync(trust_file=False)
+            with self._mutex:  # a writer in this process may have caught us up meanwhile
+                if self.catalog.generation() != self._generation:
+                    self._sync(trust_file=False)
 
     # -- writing -----------------------------------------------------------------
 
@@ -288,22 +290,24 @@ class CollectionWriter:
         document_id = document_id_for(document.sha256)
         previous = collection.catalog.find_by_name(document.file_name)
         lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
-        with collection._mutex, collection.catalog.transaction() as db:
-            removed = collection.catalog.delete_document(db, previous.id) if previous else []
-            ids = collection.catalog.insert_document(
-                db,
-                document_id,
-                file_name=document.file_name,
-                media_type=document.media_type,
-                sha256=document.sha256,
-                pages=len(document.pages),
-                size_bytes=document.size_bytes,
-                source_path=source_path,
-                chunks=chunks,
-                vectors=vectors,
-                lexical=lexical,
-            )
+        # One hold of the mutex for the commit and the index update: a search in this process
+        # sees the document entirely or not at all.
         with collection._mutex:
+            with collection.catalog.transaction() as db:
+                removed = collection.catalog.delete_document(db, previous.id) if previous else []
+                ids = collection.catalog.insert_document(
+                    db,
+                    document_id,
+                    file_name=document.file_name,
+                    media_type=document.media_type,
+                    sha256=document.sha256,
+                    pages=len(document.pages),
+                    size_bytes=document.size_bytes,
+                    source_path=source_path,
+                    chunks=chunks,
+                    vectors=vectors,
+                    lexical=lexical,
+                )
             collection._forget(removed)
             collection._index.add(np.asarray(ids, dtype=np.int64), vectors)
             for chunk_id, (terms, heading) in zip(ids, lexical, strict=True):
@@ -316,9 +320,9 @@ class CollectionWriter:
         collection = self._collection
         if collection.catalog.get_document(document_id) is None:
             return False
-        with collection._mutex, collection.catalog.transaction() as db:
-            removed = collection.catalog.delete_document(db, document_id)
         with collection._mutex:
+            with collection.catalog.transaction() as db:
+                removed = collection.catalog.delete_document(db, document_id)
             collection._forget(removed)
             collection._generation = collection.catalog.generation()
         self._dirty = True

@@ -55,9 +55,21 @@ def detect_kind(data: bytes, file_name: str) -> str:
     A file whose content contradicts its extension (a ``.pdf`` that is really a ZIP)
     is refused rather than parsed as something it is not.
     """
+    return _judge(_sniff(data), file_name)
+
+
+def detect_file_kind(path: Path, file_name: str) -> str:
+    """:func:`detect_kind` for a file on disk, reading only its head (and a ZIP's directory)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if head.startswith(b"PK\x03\x04"):
+        return _judge(_zip_kind(path), file_name)
+    return _judge(_sniff(head), file_name)
+
+
+def _judge(actual: str, file_name: str) -> str:
     suffix = Path(file_name).suffix.lower()
     claimed = EXTENSIONS.get(suffix)
-    actual = _sniff(data)
     if claimed is None:
         if actual in ("pdf", "docx", "odt", "html"):
             return actual
@@ -121,9 +133,9 @@ def parse_bytes(data: bytes, file_name: str) -> ParsedDocument:
     )
 
 
-def _zip_kind(data: bytes) -> str:
+def _zip_kind(data: bytes | Path) -> str:
     try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
+        with zipfile.ZipFile(BytesIO(data) if isinstance(data, bytes) else data) as archive:
             names = set(archive.namelist())
             if "word/document.xml" in names:
                 return "docx"

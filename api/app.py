@@ -1,0 +1,68 @@
+"""The FastAPI application: models load once in the lifespan, routes stay thin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import require_api_key
+from api.errors import install_error_handlers
+from api.routes import ask, chat, documents, health, search
+from api.services import Services
+from api.uploads import MAX_FILES, BodyLimit
+from rag.answering import Answerer
+from rag.generation import Generator
+from rag.library import Library
+from rag.settings import Settings, get_settings
+
+log = logging.getLogger("polrag.api")
+
+
+def create_app(
+    settings: Settings | None = None, *, library: Library | None = None, generator: Generator | None = None
+) -> FastAPI:
+    """The API. ``library`` and ``generator`` may be handed in (tests); else they load at start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await run_in_threadpool(_load, settings, library, generator)
+        app.state.services = services
+        log.info("polrag ready: collections in %s, generator %s", settings.index_dir, settings.llm_model)
+        try:
+            yield
+        finally:
+            app.state.services = None
+            services.close()
+
+    app = FastAPI(
+        title="polrag",
+        version="0.1.0",
+        description="Questions about your own Polish documents, answered with citations.",
+        lifespan=lifespan,
+    )
+    app.state.services = None
+    app.state.api_keys = [key.encode() for key in settings.api_key_list]
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, upload_limit=settings.max_upload_mb * 2**20 * MAX_FILES)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    for feature in (documents, search, ask, chat):
+        v1.include_router(feature.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app
+
+
+def _load(settings: Settings, library: Library | None, generator: Generator | None) -> Services:
+    from rag.generation import load_generator
+
+    library = library or Library(settings)
+    library.embedder.warm_up()
+    library.collection(create=True)  # the default collection exists from the start: empty, not 404
+    generator = generator or load_generator(settings)
+    generator.warm_up()
+    return Services(settings, library, Answerer(library, generator))

@@ -1,0 +1,111 @@
+"""Every error leaves the API as JSON {"error": {"code", "message"}} with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rag import errors
+
+log = logging.getLogger(__name__)
+
+# polrag's own errors, most specific first: (class, HTTP status, code)
+STATUS_OF: list[tuple[type[errors.PolragError], int, str]] = [
+    (errors.CollectionNotFound, 404, "collection_not_found"),
+    (errors.DocumentNotFound, 404, "document_not_found"),
+    (errors.EmbeddingMismatch, 409, "embedding_mismatch"),
+    (errors.CollectionBusy, 409, "collection_busy"),
+    (errors.CollectionError, 409, "collection_error"),
+    (errors.UnsupportedFileType, 415, "unsupported_media_type"),
+    (errors.BadDocumentError, 422, "bad_document"),
+    (errors.InvalidInput, 422, "invalid_request"),
+    (errors.PromptTooLong, 422, "prompt_too_long"),
+    (errors.ConfigError, 422, "invalid_request"),
+    (errors.GenerationError, 502, "generation_failed"),
+    (errors.ModelLoadError, 503, "model_unavailable"),
+]
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error a route raises on purpose, with its status and code."""
+
+    def __init__(
+        self, status: int, message: str, code: str | None = None, extra: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or HTTP_CODES.get(status, "error")
+        self.message = message
+        self.extra = extra or {}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    extra: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}, **(extra or {})}, status, headers=headers
+    )
+
+
+def status_for(exc: errors.PolragError) -> tuple[int, str]:
+    for kind, status, code in STATUS_OF:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "internal_error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, exc.extra, headers)
+
+    @app.exception_handler(errors.PolragError)
+    async def _polrag_error(request: Request, exc: errors.PolragError) -> JSONResponse:
+        status, code = status_for(exc)
+        if status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(status, code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            if error.get("type") == "json_invalid":
+                detail = (error.get("ctx") or {}).get("error", "")
+                return error_response(
+                    400, "malformed_json", f"the body is not valid JSON: {detail}".strip(": ")
+                )
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg")))
+        return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal error; the server log has the details")

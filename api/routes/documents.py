@@ -1,0 +1,153 @@
+"""Upload, list, show and delete documents."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import ServicesDep
+from api.errors import ApiError
+from api.schemas import DocumentList, DocumentOut, ErrorResponse, FileResult, JobOut, UploadResult
+from api.services import Job
+from api.uploads import receive_files
+from rag.errors import DocumentNotFound
+from rag.settings import COLLECTION_NAME
+from rag.types import DocumentInfo
+
+router = APIRouter(tags=["documents"])
+CollectionQuery = Annotated[
+    str | None, Query(pattern=COLLECTION_NAME.pattern, description="Collection (default: POLRAG_COLLECTION).")
+]
+
+
+@router.post(
+    "/documents",
+    response_model=UploadResult,
+    responses={
+        202: {"model": JobOut},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["files"],
+                        "properties": {
+                            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            "collection": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_documents(
+    request: Request,
+    services: ServicesDep,
+    background: Annotated[bool, Query(description="Ingest as a job: 202 with its URL.")] = False,
+) -> Response:
+    """Add PDF, DOCX, ODT, HTML, TXT or MD files (multipart field ``files``) to a collection."""
+    folder = services.new_upload_folder()
+    handed_to_job = False
+    try:
+        received = await receive_files(request, folder, services.settings.max_upload_mb)
+        collection = services.collection_name(received.collection)
+        refused = [
+            FileResult(filename=name, status="failed", error=reason) for name, reason in received.refused
+        ]
+        if not received.files:
+            status = 415 if refused else 422
+            raise ApiError(status, _summary(refused), extra={"files": [r.model_dump() for r in refused]})
+        if background:
+            job = services.start_job(received.files, collection, folder, refused=refused)
+            handed_to_job = True  # the job removes the folder when it ends
+            return JSONResponse(
+                _job_json(job, request), status_code=202, headers={"Location": _job_url(job, request)}
+            )
+        results = refused + await run_in_threadpool(services.ingest, received.files, collection)
+    finally:
+        if not handed_to_job:
+            shutil.rmtree(folder, ignore_errors=True)
+    if all(r.status == "failed" for r in results):
+        raise ApiError(
+            422, _summary(results), "bad_document", extra={"files": [r.model_dump() for r in results]}
+        )
+    return JSONResponse(UploadResult(collection=collection, files=results).model_dump())
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorResponse}})
+def get_job(job_id: str, request: Request, services: ServicesDep) -> dict[str, object]:
+    """Progress of a background ingest."""
+    job = services.job(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r}", "job_not_found")
+    return _job_json(job, request)
+
+
+@router.get("/documents", response_model=DocumentList, responses={404: {"model": ErrorResponse}})
+def list_documents(services: ServicesDep, collection: CollectionQuery = None) -> DocumentList:
+    target = services.library.collection(collection)
+    return DocumentList(collection=target.name, documents=[_document(d) for d in target.documents()])
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut, responses={404: {"model": ErrorResponse}})
+def get_document(document_id: str, services: ServicesDep, collection: CollectionQuery = None) -> DocumentOut:
+    target = services.library.collection(collection)
+    document = target.document(document_id)
+    if document is None:
+        raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
+    return _document(document)
+
+
+@router.delete("/documents/{document_id}", status_code=204, responses={404: {"model": ErrorResponse}})
+def delete_document(document_id: str, services: ServicesDep, collection: CollectionQuery = None) -> Response:
+    """Remove a document: its chunks, vectors and lexical entries together."""
+    target = services.library.collection(collection)
+    if not target.delete_document(document_id):
+        raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
+    return Response(status_code=204)
+
+
+def _document(info: DocumentInfo) -> DocumentOut:
+    return DocumentOut(
+        id=info.id,
+        file_name=info.file_name,
+        media_type=info.media_type,
+        sha256=info.sha256,
+        pages=info.pages,
+        chunks=info.chunks,
+        size_bytes=info.size_bytes,
+        added_at=info.added_at,
+    )
+
+
+def _summary(results: list[FileResult]) -> str:
+    failures = [f"{r.filename}: {r.error}" for r in results if r.status == "failed"]
+    return "no file could be ingested: " + "; ".join(failures[:5])
+
+
+def _job_url(job: Job, request: Request) -> str:
+    return str(request.url_for("get_job", job_id=job.id).path)
+
+
+def _job_json(job: Job, request: Request) -> dict[str, object]:
+    return JobOut(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        collection=job.collection,
+        total=job.total,
+        processed=job.processed,
+        files=job.files,
+        error=job.error,
+        url=_job_url(job, request),
+    ).model_dump()

@@ -1,0 +1,164 @@
+"""Request and response models of the HTTP API (the OpenAPI schema is built from these)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rag.settings import COLLECTION_NAME
+
+Mode = Literal["hybrid", "dense", "lexical"]
+CollectionName = Field(
+    None, pattern=COLLECTION_NAME.pattern, description="Collection (default: POLRAG_COLLECTION)."
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class HitOut(BaseModel):
+    document: str
+    document_id: str
+    page: int | None
+    text: str
+    score: float
+    chunk_id: int
+
+
+class PassageOut(HitOut):
+    n: int
+
+
+class CitationOut(BaseModel):
+    n: int
+    document: str
+    document_id: str
+    page: int | None
+    chunk_id: int
+    text: str
+    inferred: bool
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class DocumentOut(BaseModel):
+    id: str
+    file_name: str
+    media_type: str
+    sha256: str
+    pages: int
+    chunks: int
+    size_bytes: int
+    added_at: str
+
+
+class DocumentList(BaseModel):
+    collection: str
+    documents: list[DocumentOut]
+
+
+class FileResult(BaseModel):
+    id: str | None = None
+    filename: str
+    status: Literal["added", "replaced", "unchanged", "failed"]
+    pages: int = 0
+    chunks: int = 0
+    error: str | None = None
+
+
+class UploadResult(BaseModel):
+    collection: str
+    files: list[FileResult]
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    collection: str
+    total: int
+    processed: int
+    files: list[FileResult]
+    error: str | None = None
+    url: str
+
+
+class SearchRequest(Strict):
+    query: str = Field(..., min_length=1, max_length=4000)
+    k: int = Field(5, ge=1, le=100)
+    mode: Mode = "hybrid"
+    collection: str | None = CollectionName
+    document_ids: list[str] | None = Field(None, max_length=1000)
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+
+
+class Turn(Strict):
+    role: Literal["user", "assistant"]
+    content: str = Field(..., max_length=20_000)
+
+
+class AskRequest(Strict):
+    question: str = Field(..., min_length=1, max_length=4000)
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+    k: int | None = Field(None, ge=1, le=50)
+    collection: str | None = CollectionName
+    document_ids: list[str] | None = Field(None, max_length=1000)
+    stream: bool = False
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    passages: list[PassageOut]
+    model: str
+    usage: UsageOut
+    dropped_citations: list[int]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # clients send name, tool_calls, ...
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[dict[str, object]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI clients send options polrag ignores
+    model: str = Field("polrag", max_length=200)
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    max_completion_tokens: int | None = Field(None, ge=1, le=32768)
+    temperature: float | None = Field(None, ge=0, le=2)
+    collection: str | None = CollectionName
+    k: int | None = Field(None, ge=1, le=50)

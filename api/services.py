@@ -1,0 +1,127 @@
+"""What the routes share: the library, the answerer, upload handling and background jobs."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from api.schemas import FileResult
+from rag.answering import Answerer
+from rag.library import Library
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_JOBS_KEPT = 200
+
+
+@dataclass
+class Job:
+    """A background ingest of uploaded files; progress is read by GET /v1/jobs/{id}."""
+
+    id: str
+    collection: str
+    total: int
+    status: str = "queued"
+    processed: int = 0
+    files: list[FileResult] = field(default_factory=list)
+    error: str | None = None
+
+
+class Services:
+    """Loaded once in the app's lifespan and handed to routes by ``api.deps``."""
+
+    def __init__(self, settings: Settings, library: Library, answerer: Answerer) -> None:
+        self.settings = settings
+        self.library = library
+        self.answerer = answerer
+        self.upload_dir = settings.index_dir / ".uploads"
+        self._collection_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+
+    def collection_name(self, name: str | None) -> str:
+        return name or self.settings.collection
+
+    def ingest(
+        self, files: list[tuple[Path, str]], collection: str, on_file: Callable[[int], None] | None = None
+    ) -> list[FileResult]:
+        """Ingest saved uploads, one upload batch per collection at a time."""
+        from ingest.pipeline import SourceFile, ingest_files
+
+        sources = [SourceFile(path, name, source=f"upload:{name}") for path, name in files]
+
+        def progress(report, total: int) -> None:  # type: ignore[no-untyped-def]
+            if on_file is not None:
+                on_file(report.documents)
+
+        with self._lock_for(collection):
+            # Parsing runs in this thread: worker processes would compete with the server.
+            report = ingest_files(
+                self.library, sources, collection=collection, workers=0, on_progress=progress
+            )
+        return [
+            FileResult(
+                id=o.document_id,
+                filename=o.name,
+                status=o.status,  # type: ignore[arg-type]
+                pages=o.pages,
+                chunks=o.chunks,
+                error=o.error,
+            )
+            for o in report.outcomes
+        ]
+
+    def new_upload_folder(self) -> Path:
+        folder = self.upload_dir / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return folder
+
+    def start_job(
+        self, files: list[tuple[Path, str]], collection: str, folder: Path, refused: list[FileResult]
+    ) -> Job:
+        """Ingest in a thread; ``refused`` files (wrong type) are reported with the job."""
+        job = Job(
+            id=uuid.uuid4().hex, collection=collection, total=len(files) + len(refused), files=list(refused)
+        )
+        self._remember(job)
+
+        def run() -> None:
+            job.status = "running"
+            try:
+
+                def progress(done: int) -> None:
+                    job.processed = len(refused) + done
+
+                job.files = list(refused) + self.ingest(files, collection, on_file=progress)
+                job.processed = job.total
+                job.status = "done"
+            except Exception as exc:  # reported through the job, never lost in a thread
+                log.exception("ingest job %s failed", job.id)
+                job.error, job.status = str(exc), "failed"
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        threading.Thread(target=run, name=f"polrag-job-{job.id[:8]}", daemon=True).start()
+        return job
+
+    def job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def _remember(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        finished = [j.id for j in self._jobs.values() if j.status in ("done", "failed")]
+        for old in finished[: max(0, len(self._jobs) - MAX_JOBS_KEPT)]:
+            del self._jobs[old]
+
+    def _lock_for(self, collection: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._collection_locks.setdefault(collection, threading.Lock())
+
+    def close(self) -> None:
+        self.library.close()
