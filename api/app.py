@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +16,9 @@ from api.routes import ask, chat, documents, health, search
 from api.services import Services
 from api.uploads import MAX_FILES, BodyLimit
 from rag.answering import Answerer
+from rag.errors import ModelLoadError
 from rag.generation import Generator
+from rag.generation.deferred import DeferredGenerator
 from rag.library import Library
 from rag.settings import Settings, get_settings
 
@@ -57,12 +60,22 @@ def create_app(
     return app
 
 
-def _load(settings: Settings, library: Library | None, generator: Generator | None) -> Services:
+def _load(settings: Settings, library: Library | None, given: Generator | None) -> Services:
     from rag.generation import load_generator
 
     library = library or Library(settings)
     library.embedder.warm_up()
     library.collection(create=True)  # the default collection exists from the start: empty, not 404
-    generator = generator or load_generator(settings)
-    generator.warm_up()
+    generator: Generator
+    if given is None:
+        try:
+            generator = load_generator(settings)
+            generator.warm_up()
+        except ModelLoadError as exc:
+            # Search and documents work without it; questions retry (vLLM may start later).
+            log.error("generator unavailable, questions will retry: %s", exc)
+            generator = DeferredGenerator(partial(load_generator, settings), str(exc), settings.llm_model)
+    else:
+        generator = given
+        generator.warm_up()
     return Services(settings, library, Answerer(library, generator))

@@ -150,7 +150,9 @@ class Answerer:
             return
         prompt = prepared.prompt
         yield PassagesEvent(prompt.passages)
-        text: TextStream = self.generator.stream(prompt.messages, replace(params or self.params, stream=stream))
+        text: TextStream = self.generator.stream(
+            prompt.messages, replace(params or self.params, stream=stream)
+        )
         pieces: list[str] = []
         try:
             for piece in text:

@@ -29,6 +29,11 @@ def readyz(request: Request) -> JSONResponse:
             services.library.collection(name)
     except PolragError as exc:
         return error_response(503, "collection_unavailable", str(exc))
+    generator = services.answerer.generator
+    if not getattr(generator, "ready", True):
+        return error_response(
+            503, "generator_unavailable", f"search works; questions do not: {generator.error}"
+        )
     return JSONResponse(
         {"status": "ready", "collections": names, "model": services.answerer.generator.model_name}
     )

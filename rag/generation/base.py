@@ -44,8 +44,15 @@ class TextStream:
 class Generator(Protocol):
     """A chat model behind one of the backends (in-process transformers, OpenAI-compatible server)."""
 
-    model_name: str
-    context_tokens: int
+    @property
+    def model_name(self) -> str:
+        """The model's hub id, folder or served name."""
+        ...
+
+    @property
+    def context_tokens(self) -> int:
+        """Prompt plus answer tokens the model takes, from its config or server."""
+        ...
 
     def render(self, messages: list[Message]) -> str:
         """The prompt text exactly as the model reads it (its own chat template)."""

@@ -253,3 +253,25 @@ def parse_sse(lines) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def, 
             events.append((name, json.loads(line.removeprefix("data: "))))
             name = "message"
     return events
+
+
+def test_service_starts_without_its_llm_server(
+    api_settings, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from api.app import create_app
+    from rag.library import Library
+    from rag.settings import load_settings
+
+    monkeypatch.setenv("POLRAG_LLM_BACKEND", "openai")
+    monkeypatch.setenv("POLRAG_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("POLRAG_LLM_MODEL", "bielik")
+    monkeypatch.setenv("POLRAG_LLM_TOKENIZER", "/nonexistent")
+    config = load_settings()
+    with TestClient(create_app(config, library=Library(config, embedder=embedder))) as client:
+        acts_uploaded = upload(client, (ODPADY.name, ODPADY.read_bytes()))
+        assert acts_uploaded.status_code == 200
+        assert client.post("/v1/search", json={"query": "odpady zakaźne"}).json()["hits"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and error_of(ready)["code"] == "generator_unavailable"
+        asked = client.post("/v1/ask", json={"question": QUESTION})
+        assert asked.status_code == 503 and "cannot reach the LLM server" in error_of(asked)["message"]

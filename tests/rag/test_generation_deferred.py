@@ -1,0 +1,45 @@
+"""A generator that could not load at start-up is tried again when a question needs it."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.errors import ModelLoadError
+from rag.generation import GenerationParams
+from rag.generation.deferred import DeferredGenerator
+
+
+def test_retries_until_the_model_loads(tiny_generator) -> None:  # type: ignore[no-untyped-def]
+    attempts: list[int] = []
+
+    def load():  # type: ignore[no-untyped-def]
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ModelLoadError("cannot reach the LLM server at http://127.0.0.1:9/v1")
+        return tiny_generator
+
+    deferred = DeferredGenerator(load, "not started", "bielik", retry_after=0.0)
+    assert not deferred.ready
+    with pytest.raises(ModelLoadError, match="cannot reach"):
+        deferred.count_tokens([{"role": "user", "content": "x"}])
+    assert deferred.count_tokens([{"role": "user", "content": "x"}]) > 0
+    assert deferred.ready and deferred.context_tokens == tiny_generator.context_tokens
+    assert (
+        deferred.stream([{"role": "user", "content": "x"}], GenerationParams(max_new_tokens=2)).text()
+        is not None
+    )
+    assert len(attempts) == 2
+
+
+def test_does_not_hammer_a_missing_server() -> None:
+    calls: list[int] = []
+
+    def load():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        raise ModelLoadError("down")
+
+    deferred = DeferredGenerator(load, "down at start", "bielik", retry_after=60.0)
+    for _ in range(5):
+        with pytest.raises(ModelLoadError, match="not available: down at start"):
+            deferred.warm_up()
+    assert calls == []  # the start-up attempt counts; the next one waits a minute
