@@ -5,13 +5,19 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
 DOCS ?= $(wildcard tests/data/*.pdf tests/data/eval/*.pdf tests/data/eval/*.docx tests/data/eval/*.html)
 QUERY ?= Kiedy zaniechano poboru podatku dochodowego od spółek?
 
-.PHONY: run test install lint
+.PHONY: run demo test install lint
 
-# A file that fails to ingest is reported; the search still runs over the rest.
+# The service: HTTP API over the collections in ./indexes (embedded FAISS index).
 run: $(VENV)/.installed-run
+	$(BIN)/polrag serve --host $(HOST) --port $(PORT)
+
+# Without the server: ingest DOCS and search them (a file that fails is reported, the rest stays).
+demo: $(VENV)/.installed-run
 	-$(BIN)/polrag ingest $(DOCS)
 	$(BIN)/polrag search "$(QUERY)"
 
