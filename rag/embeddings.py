@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class Embedder:
         self._dtype_setting = dtype
         self._model: Any = None
         self._autocast = False
+        self._query_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Any) -> Embedder:
@@ -144,7 +146,10 @@ class Embedder:
         return self._encode([self.prefixes.passage + t for t in texts], fast=True)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self.prefixes.query + t for t in texts], fast=len(texts) > 8)
+        # One query batch at a time: each already uses every intra-op thread, and dozens of
+        # concurrent requests encoding at once thrash the cores (measured by bench/api_load.py).
+        with self._query_lock:
+            return self._encode([self.prefixes.query + t for t in texts], fast=len(texts) > 8)
 
     def token_counter(self) -> HFTokenCounter:
         return HFTokenCounter(self.model.tokenizer)
