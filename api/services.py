@@ -61,9 +61,9 @@ class Services:
                 on_file(report.documents)
 
         with self._lock_for(collection):
-            # Parsing runs in this thread: worker processes would compete with the server.
+            # One parser thread, no worker processes: they would compete with the server.
             report = ingest_files(
-                self.library, sources, collection=collection, workers=0, on_progress=progress
+                self.library, sources, collection=collection, workers=1, on_progress=progress
             )
         return [
             FileResult(

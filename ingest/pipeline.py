@@ -9,7 +9,7 @@ import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,8 +179,22 @@ def _prepare_all(
 ) -> Iterator[PreparedDocument | FailedFile]:
     if workers <= 1 or len(todo) <= 1:
         counter = embedder.token_counter()
-        for path, name in todo:
-            yield prepare_file(path, name, counter, params, max_bytes)
+        if workers == 0 or len(todo) <= 1:
+            for path, name in todo:
+                yield prepare_file(path, name, counter, params, max_bytes)
+            return
+        # One parser thread ahead of the embedder: torch releases the GIL in its kernels, so
+        # the next documents are parsed while this batch embeds, without a process to spawn.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="polrag-parse") as threads:
+            ahead: deque[Future[PreparedDocument | FailedFile]] = deque()
+            pending = iter(todo)
+            for path, name in itertools.islice(pending, 4):
+                ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes))
+            while ahead:
+                result = ahead.popleft().result()
+                for path, name in itertools.islice(pending, 1):
+                    ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes))
+                yield result
         return
     # spawn, not fork: the parent holds torch threads that a fork would copy mid-flight.
     context = multiprocessing.get_context("spawn")
