@@ -77,7 +77,7 @@ class Collection:
         *,
         lock_timeout: float = 60.0,
         ann_threshold: int = 200_000,
-        ann_nprobe: int = 256,
+        ann_nprobe: int | None = None,
     ) -> None:
         self.folder = folder
         self.name = folder.name
@@ -101,7 +101,7 @@ class Collection:
         create: bool = True,
         lock_timeout: float = 60.0,
         ann_threshold: int = 200_000,
-        ann_nprobe: int = 256,
+        ann_nprobe: int | None = None,
     ) -> Collection:
         """Open (or create) collection ``name`` under ``index_dir``, checking its manifest."""
         check_collection_name(name)

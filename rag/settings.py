@@ -128,8 +128,11 @@ class Settings(BaseSettings):
     ann_threshold: int = Field(
         200_000, ge=1000, description="Vectors past which a collection switches to IVF search."
     )
-    ann_nprobe: int = Field(
-        256, ge=1, le=65536, description="IVF lists searched per query: recall against speed."
+    ann_nprobe: int | None = Field(
+        None,
+        ge=1,
+        le=65536,
+        description="IVF lists searched per query (recall against speed); unset: a fifth of the lists.",
     )
     lock_timeout_s: float = Field(60.0, ge=0, description="How long a writer waits for a collection's lock.")
 

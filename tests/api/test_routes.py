@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import ODPADY, PODATEK, make_client, upload
+from tests.ingest.fixtures import ENCRYPTED_REASON, encrypted_pdf, image_only_pdf
 
 QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
 
@@ -53,6 +54,10 @@ def test_upload_errors(client: TestClient) -> None:
     encrypted_or_corrupt = upload(client, ("zepsuty.pdf", b"%PDF-1.4\ngarbage"))
     assert encrypted_or_corrupt.status_code == 422
     assert encrypted_or_corrupt.json()["files"][0]["status"] == "failed"
+    encrypted = upload(client, ("haslo.pdf", encrypted_pdf()), ("skan.pdf", image_only_pdf()))
+    assert encrypted.status_code == 422
+    reasons = {f["filename"]: f["error"] for f in encrypted.json()["files"]}
+    assert reasons["haslo.pdf"] == ENCRYPTED_REASON and "scanned" in reasons["skan.pdf"]
     empty = upload(client, ("pusty.txt", b""))
     assert empty.status_code == 422 and "empty" in error_of(empty)["message"]
     no_files = client.post("/v1/documents", data={"collection": "x"}, files={"inne": ("a.txt", b"x")})

@@ -115,3 +115,14 @@ def test_model_without_chat_template_is_refused(tiny_llm_path: str, tmp_path: Pa
         extra.unlink()
     with pytest.raises(ModelLoadError, match="no chat template"):
         TransformersGenerator(str(folder), device="cpu")
+
+
+def test_gated_model_error_says_to_accept_terms_and_set_a_token() -> None:
+    from rag.generation.local import _load_errors
+
+    refusal = OSError(
+        "You are trying to access a gated repo. Make sure to have access to it at "
+        "https://huggingface.co/speakleash/Bielik-4.5B-v3.0-Instruct. 401 Client Error."
+    )
+    with pytest.raises(ModelLoadError, match="accept its terms.*HF_TOKEN"), _load_errors("speakleash/Bielik"):
+        raise refusal

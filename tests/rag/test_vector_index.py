@@ -62,3 +62,22 @@ def test_collection_switches_past_its_threshold(library, tmp_path) -> None:  # t
     assert np.array_equal(np.sort(reopened._index.ids()), np.sort(reopened.catalog.chunk_ids()))
     first = reopened.catalog.chunks_of(reopened.documents()[0].id)[0]
     assert library.search(first.text, k=1, mode="dense")[0].chunk_id == first.chunk_id
+
+
+def test_default_probes_a_fifth_of_the_lists_and_quantises_to_bytes() -> None:
+    from rag.vector_index import probes_for
+
+    assert probes_for(4000, None) == 800 and probes_for(1264, None) == 253
+    assert probes_for(50, None) == 16 and probes_for(10, None) == 10  # never more lists than exist
+    assert probes_for(4000, 64) == 64  # POLRAG_ANN_NPROBE wins
+    vectors = clustered(6000)
+    index = VectorIndex(32)
+    index.add(np.arange(6000), vectors)
+    index.upgrade_if_large(5000)
+    import faiss
+
+    assert type(faiss.downcast_index(index._index)).__name__ == "IndexIVFScalarQuantizer"
+    assert index._ivf.nprobe == probes_for(ivf_lists_for(6000), None)
+    scores, ids = index.search(vectors[:10], 1)
+    assert list(ids[:, 0]) == list(range(10))
+    assert np.allclose(scores[:, 0], 1.0, atol=0.02)  # 8-bit codes: cosine close to exact
