@@ -87,7 +87,7 @@ def build(folder: Path, size: int, dim: int, words: list[str], probs: np.ndarray
     count = max(10, size // POINTS_PER_CENTRE)
     centres = rng.normal(size=(count, LATENT)).astype(np.float32)
     manifest = Manifest("synthetic", dim, "", "", 320, 48, 509)
-    collection = Collection.open(folder, "bench", manifest, ann_threshold=10**9, ann_nprobe=32)
+    collection = Collection.open(folder, "bench", manifest, ann_threshold=10**9)  # default nprobe
     started = time.perf_counter()
     with collection.writer() as writer:
         for doc in range(0, size, CHUNKS_PER_DOCUMENT):
