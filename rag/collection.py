@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from rag.analysis import ANALYSIS_VERSION, default_analyzer
 from rag.catalog import Catalog
 from rag.errors import CollectionBusy, CollectionError, CollectionNotFound, EmbeddingMismatch
 from rag.lexical_index import LexicalIndex
+from rag.rwlock import ReadWriteLock
 from rag.settings import check_collection_name
 from rag.types import Chunk, DocumentInfo, Hit, ParsedDocument
 from rag.vector_index import VectorIndex
@@ -85,7 +85,8 @@ class Collection:
         self.lock_timeout = lock_timeout
         self.ann_threshold = ann_threshold
         self.catalog = Catalog(folder / CATALOG)
-        self._mutex = threading.RLock()
+        # Searches read the in-memory indexes together; catching up and writing take them alone.
+        self._lock = ReadWriteLock()
         self._index = VectorIndex.load(folder / VECTORS, manifest.dimension, nprobe=ann_nprobe)
         self._lexical, self._lexical_generation = LexicalIndex.load(folder)
         self._generation = -1
@@ -145,7 +146,7 @@ class Collection:
         allowed = None if document_ids is None else self.catalog.chunk_ids_of(document_ids)
         if allowed is not None and len(allowed) == 0:
             return [[] for _ in range(len(query_vectors))]
-        with self._mutex:
+        with self._lock.read():
             scores, ids = self._index.search(query_vectors, k, allowed_ids=allowed)
         results = []
         for row_scores, row_ids in zip(scores, ids, strict=True):
@@ -165,14 +166,14 @@ class Collection:
         ``headings_only`` looks only at the legal unit each chunk belongs to."""
         self.refresh()
         allowed = None if document_ids is None else self.catalog.chunk_ids_of(document_ids)
-        with self._mutex:
+        with self._lock.read():
             ids, scores = self._lexical.search(terms, k, headings_only=headings_only, allowed=allowed)
         return self.catalog.hits(ids.tolist(), scores.tolist())
 
     def refresh(self) -> None:
         """Catch up with writes made by other processes since the last look."""
         if self.catalog.generation() != self._generation:
-            with self._mutex:  # a writer in this process may have caught us up meanwhile
+            with self._lock.write():  # a writer in this process may have caught us up meanwhile
                 if self.catalog.generation() != self._generation:
                     self._sync(trust_file=False)
 
@@ -197,7 +198,7 @@ class Collection:
 
     def _sync(self, *, trust_file: bool) -> None:
         """Make the FAISS and BM25 indexes hold exactly the catalogue's chunks."""
-        with self._mutex:
+        with self._lock.write():
             generation = self.catalog.generation()
             count = self.catalog.chunk_count()
             lexical_ok = trust_file and self._lexical_generation == generation and len(self._lexical) == count
@@ -250,13 +251,15 @@ class Collection:
                 with self.catalog.transaction() as db:
                     db.executemany("INSERT INTO chunk_terms(id, terms, heading) VALUES (?, ?, ?)", entries)
             log.info("collection %s: chunks analysed (analysis version %s)", self.name, current)
-        with self._mutex:  # same ids, new terms: the in-memory index starts over
+        with self._lock.write():  # same ids, new terms: the in-memory index starts over
             self._lexical, self._lexical_generation = LexicalIndex(), None
             self._sync(trust_file=False)
 
     def _save_indexes(self) -> None:
-        with self._mutex:
+        with self._lock.write():
             self._index.upgrade_if_large(self.ann_threshold)
+        # Only this writer changes the indexes, so searches may go on while the files are written.
+        with self._lock.read():
             self._index.save(self.folder / VECTORS)
             _write_json(self.folder / VECTORS_STATE, {"generation": self._generation})
             self._lexical.save(self.folder, self._generation)
@@ -292,7 +295,7 @@ class CollectionWriter:
         lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
         # One hold of the mutex for the commit and the index update: a search in this process
         # sees the document entirely or not at all.
-        with collection._mutex:
+        with collection._lock.write():
             with collection.catalog.transaction() as db:
                 removed = collection.catalog.delete_document(db, previous.id) if previous else []
                 ids = collection.catalog.insert_document(
@@ -320,7 +323,7 @@ class CollectionWriter:
         collection = self._collection
         if collection.catalog.get_document(document_id) is None:
             return False
-        with collection._mutex:
+        with collection._lock.write():
             with collection.catalog.transaction() as db:
                 removed = collection.catalog.delete_document(db, document_id)
             collection._forget(removed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -48,6 +49,7 @@ class Retriever:
         self.analyzer = analyzer
         self.reranker = reranker
         self.config = config or RetrievalConfig()
+        self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="polrag-dense")
 
     def retrieve(
         self,
@@ -63,9 +65,14 @@ class Retriever:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         pool = max(k * 2, self.config.candidates)
         rankings: dict[str, list[Hit]] = {}
-        if mode in ("dense", "hybrid"):
-            vector = self.embedder.encode_queries([question])
-            rankings["dense"] = collection.search(vector, pool, document_ids=document_ids)[0]
+        dense: Future[list[Hit]] | None = None
+        if mode == "dense":
+            rankings["dense"] = self._dense(question, collection, pool, document_ids)
+        elif mode == "hybrid":
+            # Embedding + FAISS in another thread while BM25 runs here: both release the GIL,
+            # and a single-query FAISS search uses one core (bench/query.py: hybrid p50 at
+            # 1M chunks 47 -> QQ ms).
+            dense = self._threads.submit(self._dense, question, collection, pool, document_ids)
         if mode in ("lexical", "hybrid"):
             terms = self.analyzer.query_terms(question)
             rankings["lexical"] = collection.lexical_search(terms, pool, document_ids=document_ids)
@@ -74,6 +81,8 @@ class Retriever:
                 rankings["unit"] = collection.lexical_search(
                     units, pool, document_ids=document_ids, headings_only=True
                 )
+        if dense is not None:
+            rankings = {"dense": dense.result(), **rankings}  # the order fusion breaks ties by
         if mode == "hybrid" or "unit" in rankings:
             weights = {
                 "dense": self.config.dense_weight,
@@ -87,3 +96,9 @@ class Retriever:
             top = self.reranker.rerank(question, candidates[: self.config.rerank_top])
             candidates = top + candidates[self.config.rerank_top :]
         return drop_near_duplicates(candidates, threshold=self.config.duplicate_threshold, limit=k)
+
+    def _dense(
+        self, question: str, collection: Collection, pool: int, document_ids: Sequence[str] | None
+    ) -> list[Hit]:
+        vector = self.embedder.encode_queries([question])
+        return collection.search(vector, pool, document_ids=document_ids)[0]
