@@ -71,7 +71,7 @@ class Retriever:
         elif mode == "hybrid":
             # Embedding + FAISS in another thread while BM25 runs here: both release the GIL,
             # and a single-query FAISS search uses one core (bench/query.py: hybrid p50 at
-            # 1M chunks 47 -> QQ ms).
+            # 1M chunks 47 -> 33 ms).
             dense = self._threads.submit(self._dense, question, collection, pool, document_ids)
         if mode in ("lexical", "hybrid"):
             terms = self.analyzer.query_terms(question)
