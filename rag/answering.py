@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TypedDict, Unpack
 
 from rag.analysis import PolishAnalyzer, fold
 from rag.citations import check_citations
@@ -43,6 +44,13 @@ class DoneEvent:
 
 
 AnswerEvent = PassagesEvent | TokenEvent | DoneEvent
+
+
+class AskOptions(TypedDict, total=False):
+    history: Sequence[Message]
+    collection: str | None
+    k: int | None
+    document_ids: Sequence[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,40 +112,18 @@ class Answerer:
         )
         return PreparedQuestion(question, prompt, tuple(hits))
 
-    def ask(
-        self,
-        question: str,
-        *,
-        history: Sequence[Message] = (),
-        collection: str | None = None,
-        k: int | None = None,
-        document_ids: Sequence[str] | None = None,
-    ) -> Answer:
-        """The whole answer at once."""
-        prepared = self.prepare(
-            question, history=history, collection=collection, k=k, document_ids=document_ids
-        )
-        *_, done = self.answer_events(prepared, stream=False)
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
+        """The whole answer at once (options as for :meth:`prepare`)."""
+        *_, done = self.answer_events(self.prepare(question, **options), stream=False)
         assert isinstance(done, DoneEvent)  # the events always end with it
         return done.answer
 
-    def ask_stream(
-        self,
-        question: str,
-        *,
-        history: Sequence[Message] = (),
-        collection: str | None = None,
-        k: int | None = None,
-        document_ids: Sequence[str] | None = None,
-    ) -> Iterator[AnswerEvent]:
+    def ask_stream(self, question: str, **options: Unpack[AskOptions]) -> Iterator[AnswerEvent]:
         """Passages first, then the answer's text as it is written, then the checked answer.
 
         Retrieval runs before this returns, so a bad question fails here, not mid-stream.
         """
-        prepared = self.prepare(
-            question, history=history, collection=collection, k=k, document_ids=document_ids
-        )
-        return self.answer_events(prepared, stream=True)
+        return self.answer_events(self.prepare(question, **options), stream=True)
 
     def answer_events(
         self, prepared: PreparedQuestion, *, stream: bool = True, params: GenerationParams | None = None
