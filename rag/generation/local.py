@@ -204,7 +204,7 @@ def _load_errors(model: str) -> Iterator[None]:
                 f"https://huggingface.co/{model} and set HF_TOKEN to a token of that account"
             ) from None
         where = "folder" if Path(model).exists() else "hub id"
-        first_line = text.splitlines()[0] if text else repr(exc)
+        first_line = text.splitlines()[0].rstrip(". ") if text else repr(exc)
         raise ModelLoadError(
             f"cannot load the generator {model!r} ({where}): {first_line}. "
             "Set POLRAG_LLM_MODEL to a hub id (with internet) or a local folder with the model files"
