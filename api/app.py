@@ -14,7 +14,7 @@ from api.deps import require_api_key
 from api.errors import install_error_handlers
 from api.routes import ask, chat, documents, health, search
 from api.services import Services
-from api.uploads import MAX_FILES, BodyLimit
+from api.uploads import MAX_FULL_FILES, BodyLimit
 from rag.answering import Answerer
 from rag.errors import ModelLoadError
 from rag.generation import Generator
@@ -51,7 +51,7 @@ def create_app(
     app.state.services = None
     app.state.api_keys = [key.encode() for key in settings.api_key_list]
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, upload_limit=settings.max_upload_mb * 2**20 * MAX_FILES)
+    app.add_middleware(BodyLimit, upload_limit=settings.max_upload_mb * 2**20 * MAX_FULL_FILES)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
     for feature in (documents, search, ask, chat):
         v1.include_router(feature.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from rag.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_JOBS_KEPT = 200
+STALE_UPLOAD_S = 24 * 3600
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Services:
         self._collection_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        self._sweep_stale_uploads()
 
     def collection_name(self, name: str | None) -> str:
         return name or self.settings.collection
@@ -118,6 +121,15 @@ class Services:
         finished = [j.id for j in self._jobs.values() if j.status in ("done", "failed")]
         for old in finished[: max(0, len(self._jobs) - MAX_JOBS_KEPT)]:
             del self._jobs[old]
+
+    def _sweep_stale_uploads(self) -> None:
+        """Upload folders a crash left behind (a live request's folder is never this old)."""
+        if not self.upload_dir.is_dir():
+            return
+        cutoff = time.time() - STALE_UPLOAD_S
+        for folder in self.upload_dir.iterdir():
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _lock_for(self, collection: str) -> threading.Lock:
         with self._locks_guard:

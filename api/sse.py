@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable
 
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import status_for
 from rag.errors import PolragError
@@ -22,11 +23,21 @@ def event(data: object, name: str | None = None) -> str:
 
 
 def sse_response(events: Iterable[str]) -> StreamingResponse:
-    """Stream ``events``; Starlette runs a blocking iterator in its thread pool, not the event loop."""
-    return StreamingResponse(_guarded(events), media_type="text/event-stream", headers=HEADERS)
+    """Stream ``events``, each produced in the thread pool, never on the event loop."""
+    return StreamingResponse(_in_threads(_guarded(events)), media_type="text/event-stream", headers=HEADERS)
 
 
-def _guarded(events: Iterable[str]) -> Iterator[str]:
+async def _in_threads(events: Generator[str, None, None]) -> AsyncIterator[str]:
+    """Starlette does not close a blocking iterator when the client leaves; this does, so the
+    answer's generator stops the model instead of generating on for nobody."""
+    try:
+        while (item := await run_in_threadpool(next, events, None)) is not None:
+            yield item
+    finally:
+        await run_in_threadpool(events.close)
+
+
+def _guarded(events: Iterable[str]) -> Generator[str, None, None]:
     """Errors after the response started cannot change its status: they become an error event."""
     try:
         yield from events

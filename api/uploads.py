@@ -10,7 +10,8 @@ from pathlib import Path, PurePosixPath
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,6 +20,9 @@ from rag.errors import BadDocumentError, ConfigError
 from rag.settings import check_collection_name
 
 MAX_FILES = 100
+# A request body may hold this many files of the per-file limit; it is spooled to disk whole
+# before the per-file checks, so this bounds the disk one request can take.
+MAX_FULL_FILES = 20
 JSON_BODY_LIMIT = 2 * 2**20
 UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
@@ -47,17 +51,24 @@ def safe_name(raw: str | None, index: int) -> str:
 
 async def receive_files(request: Request, folder: Path, limit_mb: int) -> Received:
     """Parse a multipart upload and save each file under ``folder`` (never whole in memory)."""
-    from ingest.loaders import detect_file_kind
-
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ApiError(415, "send multipart/form-data with the files in the 'files' field")
-    limit = limit_mb * 2**20
     try:
         # Starlette spools each part to a temporary file past 1 MiB (malformed bodies become
         # a 400 there); BodyLimit caps the body's size while it arrives.
         form = await request.form(max_files=MAX_FILES, max_fields=20)
     except MultiPartException as exc:
         raise ApiError(400, f"malformed multipart body: {exc.message}") from None
+    try:
+        return await _save_files(form, folder, limit_mb)
+    finally:
+        await form.close()  # the spooled temporary files, on every path
+
+
+async def _save_files(form: FormData, folder: Path, limit_mb: int) -> Received:
+    from ingest.loaders import detect_file_kind
+
+    limit = limit_mb * 2**20
     collection = form.get("collection")
     if collection is not None and not isinstance(collection, str):
         raise ApiError(422, "collection must be a text field")
@@ -81,16 +92,17 @@ async def receive_files(request: Request, folder: Path, limit_mb: int) -> Receiv
                 f"{name} is {size / 2**20:.1f} MiB; the limit is {limit_mb} MiB (POLRAG_MAX_UPLOAD_MB)",
             )
         # Stored under a generated name: the client's name never becomes a path.
-        target = folder / f"{index:03d}{PurePosixPath(name).suffix.lower()[:10]}"
-        await run_in_threadpool(_save, upload, target)
+        saved = folder / f"{index:03d}.upload"
+        await run_in_threadpool(_save, upload, saved)
         try:
-            detect_file_kind(target, name)
+            kind = detect_file_kind(saved, name)
         except BadDocumentError as exc:
             received.refused.append((name, exc.reason))
-            target.unlink(missing_ok=True)
+            saved.unlink(missing_ok=True)
             continue
+        # Named by its real type: "umowa" holding a PDF is read as the PDF it is.
+        target = saved.rename(folder / f"{index:03d}.{kind}")
         received.files.append((target, name))
-    await form.close()
     return received
 
 
@@ -132,7 +144,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise _BodyTooLarge
+                raise _BodyTooLarge(limit)
             return message
 
         try:
@@ -141,8 +153,11 @@ class BodyLimit:
             await _too_large(limit)(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised while the body is read: FastAPI and Starlette pass HTTP errors through as they are."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit / 2**20:g} MiB")
 
 
 def _too_large(limit: int) -> ASGIApp:

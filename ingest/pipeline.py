@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,8 +165,9 @@ def ingest_files(
             else:
                 todo.append((path, file.name))
         _notify(on_progress, report, total)
-        prepared = _prepare_all(todo, embedder, params, max_bytes, workers)
-        _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
+        # Closed on every path: a failed commit must not leave the parsers running.
+        with contextlib.closing(_prepare_all(todo, embedder, params, max_bytes, workers)) as prepared:
+            _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -176,7 +178,7 @@ def _prepare_all(
     params: ChunkingParams,
     max_bytes: int,
     workers: int,  # type: ignore[no-untyped-def]
-) -> Iterator[PreparedDocument | FailedFile]:
+) -> Generator[PreparedDocument | FailedFile, None, None]:
     if workers <= 1 or len(todo) <= 1:
         counter = embedder.token_counter()
         if workers == 0 or len(todo) <= 1:

@@ -145,7 +145,7 @@ class Answerer:
                 pieces.append(piece)
                 yield TokenEvent(piece)
         finally:
-            text.cancel()  # a reader that stops early (client gone) stops the model
+            text.close()  # a reader that stops early (client gone) stops the model
         yield DoneEvent(self.finish("".join(pieces), prompt, text.usage))
 
     def finish(self, text: str, prompt: FittedPrompt, usage: Usage) -> Answer:

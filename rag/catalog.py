@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,6 +63,15 @@ DOCUMENT_COLUMNS = (
 )
 
 
+class _Reader:
+    """One thread's reading connection."""
+
+    __slots__ = ("__weakref__", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+
 class Catalog:
     """A collection's catalogue: one connection for writes, one per reading thread.
 
@@ -75,7 +85,7 @@ class Catalog:
         self._write_db.executescript(SCHEMA)
         self._write_lock = threading.Lock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
@@ -87,19 +97,21 @@ class Catalog:
 
     @property
     def _db(self) -> sqlite3.Connection:
-        """This thread's reading connection."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._connect()
-            self._local.db = db
+        """This thread's reading connection (closed when the thread ends)."""
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = _Reader(self._connect())
+            # Thread-local values die with their thread; the connection goes with them.
+            weakref.finalize(reader, reader.db.close)
+            self._local.reader = reader
             with self._readers_lock:
-                self._readers.append(db)
-        return db
+                self._readers.add(reader)
+        return reader.db
 
     def close(self) -> None:
         with self._readers_lock:
-            for db in self._readers:
-                db.close()
+            for reader in list(self._readers):
+                reader.db.close()
             self._readers.clear()
         self._local = threading.local()
         self._write_db.close()

@@ -202,8 +202,15 @@ class HFTokenCounter:
         return [len(ids) for ids in encoded["input_ids"]]
 
     def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
-        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        offsets = encoded["offset_mapping"]
+        # The private copy again: calling the shared tokenizer here would switch its truncation
+        # under an embedder encoding in another thread (the parser runs beside it).
+        if self._backend is not None:
+            offsets = self._backend.encode(text, add_special_tokens=False).offsets
+        else:
+            encoded = self.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+            )
+            offsets = encoded["offset_mapping"]
         spans: list[tuple[int, int]] = []
         index = 0
         start = 0

@@ -48,7 +48,8 @@ async def chat_completions(body: ChatRequest, services: ServicesDep) -> object:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = answerer.generator.model_name
     if body.stream:
-        include_usage = bool((body.model_extra or {}).get("stream_options", {}).get("include_usage"))
+        options = (body.model_extra or {}).get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         return sse_response(_chunks(answerer, prepared, params, completion_id, model, include_usage))
     events = await run_in_threadpool(
         lambda: list(answerer.answer_events(prepared, stream=False, params=params))

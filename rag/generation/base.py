@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ class TextStream:
 
     def cancel(self) -> None:
         self.cancelled.set()
+
+    def close(self) -> None:
+        """Cancel and release the backend now (its thread, its HTTP stream)."""
+        self.cancel()
+        # Being read in another thread right now (ValueError): the cancel flag stops it.
+        with contextlib.suppress(ValueError):
+            self._pieces.close()  # type: ignore[attr-defined]
 
     def text(self) -> str:
         """Read the whole stream and return the answer."""

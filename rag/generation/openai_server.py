@@ -103,6 +103,7 @@ class OpenAIGenerator:
         return TextStream(lambda stream: self._pieces(stream, messages, params))
 
     def _pieces(self, stream: TextStream, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        import httpx
         import openai
 
         pieces: list[str] = []
@@ -145,8 +146,10 @@ class OpenAIGenerator:
             raise GenerationError(
                 f"the LLM server at {self.base_url} failed ({exc.status_code}): {_server_message(exc)}"
             ) from None
-        if usage is not None:
-            stream.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+        except (openai.APIError, httpx.HTTPError) as exc:  # an error event or a cut stream mid-answer
+            raise GenerationError(f"the LLM server at {self.base_url} broke off the answer: {exc}") from None
+        if usage is not None and usage.completion_tokens is not None:
+            stream.usage = Usage(usage.prompt_tokens or 0, usage.completion_tokens)
         else:  # servers without usage reports: count ourselves
             stream.usage = Usage(self.count_tokens(messages), self._count_text("".join(pieces)))
 

@@ -280,3 +280,28 @@ def test_service_starts_without_its_llm_server(
         assert ready.status_code == 503 and error_of(ready)["code"] == "generator_unavailable"
         asked = client.post("/v1/ask", json={"question": QUESTION})
         assert asked.status_code == 503 and "cannot reach the LLM server" in error_of(asked)["message"]
+
+
+def test_file_without_extension_is_read_by_its_content(client: TestClient) -> None:
+    response = upload(client, ("umowa", ODPADY.read_bytes()))
+    assert response.status_code == 200
+    assert response.json()["files"][0]["status"] == "added"
+
+
+def test_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
+    def body():  # type: ignore[no-untyped-def]
+        yield b'{"query": "'
+        for _ in range(3):
+            yield b"a" * 2**20
+        yield b'"}'
+
+    response = client.post("/v1/search", content=body(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and error_of(response)["code"] == "payload_too_large"
+
+
+def test_chat_stream_options_null_is_accepted(client: TestClient, acts: dict[str, str]) -> None:
+    messages = [{"role": "user", "content": QUESTION}]
+    response = client.post(
+        "/v1/chat/completions", json={"messages": messages, "stream": True, "stream_options": None}
+    )
+    assert response.status_code == 200 and response.text.rstrip().endswith("data: [DONE]")

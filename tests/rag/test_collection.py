@@ -183,3 +183,21 @@ def test_collection_without_lexical_index_gets_one_on_open(library, tmp_path) ->
     hits = library.search("starorzecza", k=1, mode="lexical")
     assert [hit.file_name for hit in hits] == ["zolw.txt"]
     consistent(library.collection())
+
+
+def test_reading_threads_do_not_leave_connections_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import threading
+
+    from rag.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    threads = [threading.Thread(target=catalog.chunk_count) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert len(catalog._readers) == 0  # each closed with its thread
+    assert catalog.chunk_count() == 0
+    catalog.close()

@@ -73,3 +73,11 @@ def test_token_counts_ignore_the_tokenizers_own_padding(minilm_path, embedder) -
     counter = embedder.token_counter()
     embedder.encode_passages(["krótkie", "dłuższe zdanie " * 30])
     assert counter.count(["Ala ma kota.", "dłuższe zdanie " * 30])[0] == 4
+
+
+def test_splitting_leaves_the_shared_tokenizer_alone(embedder) -> None:  # type: ignore[no-untyped-def]
+    counter = embedder.token_counter()
+    backend = embedder.model.tokenizer.backend_tokenizer
+    before = backend.truncation
+    spans = counter.split("Plan urządzenia lasu sporządza się na dziesięć lat. " * 40, 64)
+    assert len(spans) > 3 and backend.truncation == before
