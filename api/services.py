@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
+
 from api.schemas import FileResult
 from rag.answering import Answerer
 from rag.library import Library
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_JOBS_KEPT = 200
 STALE_UPLOAD_S = 24 * 3600
+GENERATION_THREADS = 16
 
 
 @dataclass
@@ -46,6 +49,9 @@ class Services:
         self._collection_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        # Answers wait for the model one at a time; they wait on threads of their own, so a
+        # queue of questions never takes the threads that searches and uploads run on.
+        self.generation_threads = anyio.CapacityLimiter(GENERATION_THREADS)
         self._sweep_stale_uploads()
 
     def collection_name(self, name: str | None) -> str:

@@ -6,8 +6,9 @@ import json
 import logging
 from collections.abc import AsyncIterator, Generator, Iterable
 
+import anyio
+import anyio.to_thread
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.errors import status_for
 from rag.errors import PolragError
@@ -22,19 +23,22 @@ def event(data: object, name: str | None = None) -> str:
     return f"{head}data: {payload}\n\n"
 
 
-def sse_response(events: Iterable[str]) -> StreamingResponse:
-    """Stream ``events``, each produced in the thread pool, never on the event loop."""
-    return StreamingResponse(_in_threads(_guarded(events)), media_type="text/event-stream", headers=HEADERS)
+def sse_response(events: Iterable[str], limiter: anyio.CapacityLimiter | None = None) -> StreamingResponse:
+    """Stream ``events``, each produced in a worker thread (``limiter``'s), never on the event loop."""
+    body = _in_threads(_guarded(events), limiter)
+    return StreamingResponse(body, media_type="text/event-stream", headers=HEADERS)
 
 
-async def _in_threads(events: Generator[str, None, None]) -> AsyncIterator[str]:
+async def _in_threads(
+    events: Generator[str, None, None], limiter: anyio.CapacityLimiter | None = None
+) -> AsyncIterator[str]:
     """Starlette does not close a blocking iterator when the client leaves; this does, so the
     answer's generator stops the model instead of generating on for nobody."""
     try:
-        while (item := await run_in_threadpool(next, events, None)) is not None:
+        while (item := await anyio.to_thread.run_sync(next, events, None, limiter=limiter)) is not None:
             yield item
     finally:
-        await run_in_threadpool(events.close)
+        await anyio.to_thread.run_sync(events.close, limiter=limiter)
 
 
 def _guarded(events: Iterable[str]) -> Generator[str, None, None]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -40,8 +42,10 @@ async def ask(body: AskRequest, services: ServicesDep) -> object:
         document_ids=body.document_ids,
     )
     if body.stream:
-        return sse_response(_events(answerer, prepared))
-    events = await run_in_threadpool(lambda: list(answerer.answer_events(prepared, stream=False)))
+        return sse_response(_events(answerer, prepared), services.generation_threads)
+    events = await anyio.to_thread.run_sync(
+        lambda: list(answerer.answer_events(prepared, stream=False)), limiter=services.generation_threads
+    )
     done = events[-1]
     assert isinstance(done, DoneEvent)
     return done.answer.to_json()

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -50,9 +52,11 @@ async def chat_completions(body: ChatRequest, services: ServicesDep) -> object:
     if body.stream:
         options = (body.model_extra or {}).get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        return sse_response(_chunks(answerer, prepared, params, completion_id, model, include_usage))
-    events = await run_in_threadpool(
-        lambda: list(answerer.answer_events(prepared, stream=False, params=params))
+        chunks = _chunks(answerer, prepared, params, completion_id, model, include_usage)
+        return sse_response(chunks, services.generation_threads)
+    events = await anyio.to_thread.run_sync(
+        lambda: list(answerer.answer_events(prepared, stream=False, params=params)),
+        limiter=services.generation_threads,
     )
     done = events[-1]
     assert isinstance(done, DoneEvent)
