@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.prompt import Message
 from rag.types import Usage
@@ -47,6 +47,16 @@ class TextStream:
     def text(self) -> str:
         """Read the whole stream and return the answer."""
         return "".join(self)
+
+
+def render_chat(tokenizer: Any, messages: list[Message]) -> str:
+    """The prompt exactly as the model reads it: its own chat template, open for its answer."""
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of text; no special tokens added (a rendered template already holds its <s>)."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 class Generator(Protocol):

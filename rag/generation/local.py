@@ -11,7 +11,7 @@ from typing import Any
 
 from rag.device import resolve_device
 from rag.errors import GenerationError, ModelLoadError
-from rag.generation.base import GenerationParams, TextStream
+from rag.generation.base import GenerationParams, TextStream, encode_text, render_chat
 from rag.prompt import Message
 from rag.settings import Settings
 from rag.types import Usage
@@ -64,12 +64,7 @@ class TransformersGenerator:
         )
 
     def render(self, messages: list[Message]) -> str:
-        rendered = self.tokenizer.apply_chat_template(
-            messages,  # type: ignore[arg-type]
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        return str(rendered)
+        return render_chat(self.tokenizer, messages)
 
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self._encode(self.render(messages)))
@@ -132,8 +127,7 @@ class TransformersGenerator:
         stream.usage = Usage(len(prompt_ids), outcome.get("new_tokens", 0))
 
     def _encode(self, text: str) -> list[int]:
-        # The chat template already wrote <s>; the tokenizer must not add another.
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_text(self.tokenizer, text)
 
     def _load_model(self) -> Any:
         import torch

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.errors import ConfigError, GenerationError, ModelLoadError
-from rag.generation.base import GenerationParams, TextStream
+from rag.generation.base import GenerationParams, TextStream, encode_text, render_chat
 from rag.prompt import Message
 from rag.settings import Settings
 from rag.types import Usage
@@ -62,15 +62,13 @@ class OpenAIGenerator:
 
     def render(self, messages: list[Message]) -> str:
         if self._tokenizer is not None:
-            return str(
-                self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            )
+            return render_chat(self._tokenizer, messages)
         # No local tokenizer: show what is sent; the server renders it with its own template.
         return json.dumps(messages, ensure_ascii=False, indent=2)
 
     def count_tokens(self, messages: list[Message]) -> int:
         if self._tokenizer is not None:
-            return len(self._tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+            return len(encode_text(self._tokenizer, self.render(messages)))
         chars = sum(len(m["content"]) + 16 for m in messages)
         return math.ceil(chars / CHARS_PER_TOKEN)
 
@@ -155,7 +153,7 @@ class OpenAIGenerator:
 
     def _count_text(self, text: str) -> int:
         if self._tokenizer is not None:
-            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+            return len(encode_text(self._tokenizer, text))
         return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
