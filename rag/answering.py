@@ -96,11 +96,10 @@ class Answerer:
         if not question:
             raise InvalidInput("the question is empty")
         _check_history(history)
-        hits = self.library.search(
-            retrieval_query(question, history), collection=collection, k=k, document_ids=document_ids
-        )
-        relevant = [hit for hit in hits if self.relevance(question, hit, history) >= self.relevance_floor]
-        if not relevant:
+        query = retrieval_query(question, history)
+        hits = self.library.search(query, collection=collection, k=k, document_ids=document_ids)
+        words = _content_words(self.analyzer, query)  # once, not once per passage
+        if not any(self._coverage(words, hit) >= self.relevance_floor for hit in hits):
             return PreparedQuestion(question, None, tuple(hits))
         prompt = fit_prompt(
             question,
@@ -163,10 +162,12 @@ class Answerer:
         A follow-up's own words are often few ("a kto go zatwierdza?"), so the words of the
         earlier user turns count too.
         """
-        passage = set(self.analyzer.analyse(f"{hit.heading} {hit.text}"))
-        words = _content_words(self.analyzer, retrieval_query(question, history))
+        return self._coverage(_content_words(self.analyzer, retrieval_query(question, history)), hit)
+
+    def _coverage(self, words: list[set[str]], hit: Hit) -> float:
         if not words:
             return 1.0  # nothing to check ("?"): let retrieval's ranking stand
+        passage = set(self.analyzer.analyse(f"{hit.heading} {hit.text}"))
         return sum(1 for variants in words if variants & passage) / len(words)
 
 
