@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -293,17 +294,7 @@ def documents_delete(
 
 
 def _document_json(doc: Any) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "file_name": doc.file_name,
-        "media_type": doc.media_type,
-        "sha256": doc.sha256,
-        "pages": doc.pages,
-        "chunks": doc.chunks,
-        "size_bytes": doc.size_bytes,
-        "added_at": doc.added_at,
-        "source_path": doc.source_path,
-    }
+    return asdict(doc)
 
 
 def _shorten(text: str, limit: int) -> str:

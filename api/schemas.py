@@ -57,6 +57,9 @@ class UsageOut(BaseModel):
 
 
 class DocumentOut(BaseModel):
+    """A stored document; built from rag's DocumentInfo, leaving out its server-side source path."""
+
+    model_config = ConfigDict(from_attributes=True)
     id: str
     file_name: str
     media_type: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +96,7 @@ class Citation:
     inferred: bool = False  # attributed by word overlap because the model wrote no [n]
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "n": self.n,
-            "document": self.document,
-            "document_id": self.document_id,
-            "page": self.page,
-            "chunk_id": self.chunk_id,
-            "text": self.text,
-            "inferred": self.inferred,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,16 +119,7 @@ def delete_document(document_id: str, services: ServicesDep, collection: Collect
 
 
 def _document(info: DocumentInfo) -> DocumentOut:
-    return DocumentOut(
-        id=info.id,
-        file_name=info.file_name,
-        media_type=info.media_type,
-        sha256=info.sha256,
-        pages=info.pages,
-        chunks=info.chunks,
-        size_bytes=info.size_bytes,
-        added_at=info.added_at,
-    )
+    return DocumentOut.model_validate(info)
 
 
 def _summary(results: list[FileResult]) -> str:
