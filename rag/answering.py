@@ -113,7 +113,11 @@ class Answerer:
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """The whole answer at once (options as for :meth:`prepare`)."""
-        *_, done = self.answer_events(self.prepare(question, **options), stream=False)
+        return self.complete(self.prepare(question, **options))
+
+    def complete(self, prepared: PreparedQuestion, *, params: GenerationParams | None = None) -> Answer:
+        """The whole answer to a prepared question, asked without streaming."""
+        *_, done = self.answer_events(prepared, stream=False, params=params)
         assert isinstance(done, DoneEvent)  # the events always end with it
         return done.answer
 

@@ -43,12 +43,8 @@ async def ask(body: AskRequest, services: ServicesDep) -> object:
     )
     if body.stream:
         return sse_response(_events(answerer, prepared), services.generation_threads)
-    events = await anyio.to_thread.run_sync(
-        lambda: list(answerer.answer_events(prepared, stream=False)), limiter=services.generation_threads
-    )
-    done = events[-1]
-    assert isinstance(done, DoneEvent)
-    return done.answer.to_json()
+    answer = await anyio.to_thread.run_sync(answerer.complete, prepared, limiter=services.generation_threads)
+    return answer.to_json()
 
 
 def _events(answerer: Answerer, prepared: PreparedQuestion) -> Iterator[str]:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -54,13 +55,9 @@ async def chat_completions(body: ChatRequest, services: ServicesDep) -> object:
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         chunks = _chunks(answerer, prepared, params, completion_id, model, include_usage)
         return sse_response(chunks, services.generation_threads)
-    events = await anyio.to_thread.run_sync(
-        lambda: list(answerer.answer_events(prepared, stream=False, params=params)),
-        limiter=services.generation_threads,
+    answer = await anyio.to_thread.run_sync(
+        partial(answerer.complete, prepared, params=params), limiter=services.generation_threads
     )
-    done = events[-1]
-    assert isinstance(done, DoneEvent)
-    answer = done.answer
     return {
         "id": completion_id,
         "object": "chat.completion",
