@@ -49,10 +49,9 @@ class SourceFile:
 
 @dataclass
 class IngestReport:
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: list[FailedFile] = field(default_factory=list)
+    """What a batch did: one outcome per file (the lists by status derive from them)."""
+
+    failed: list[FailedFile] = field(default_factory=list)  # with the paths, for the CLI
     chunks: int = 0
     pages: int = 0
     seconds: float = 0.0
@@ -61,6 +60,22 @@ class IngestReport:
     def fail(self, failure: FailedFile, name: str | None = None) -> None:
         self.failed.append(failure)
         self.outcomes.append(FileOutcome(name or failure.path, "failed", error=failure.error))
+
+    @property
+    def added(self) -> list[str]:
+        return self._named("added")
+
+    @property
+    def replaced(self) -> list[str]:
+        return self._named("replaced")
+
+    @property
+    def unchanged(self) -> list[str]:
+        return self._named("unchanged")
+
+    @property
+    def documents(self) -> int:
+        return len(self.outcomes)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,9 +86,8 @@ class IngestReport:
             "chunks": self.chunks,
         }
 
-    @property
-    def documents(self) -> int:
-        return len(self.added) + len(self.replaced) + len(self.unchanged) + len(self.failed)
+    def _named(self, status: str) -> list[str]:
+        return [o.name for o in self.outcomes if o.status == status]
 
 
 ProgressCallback = Callable[[IngestReport, int], None]
@@ -160,7 +174,6 @@ def ingest_files(
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
                 continue
             if same is not None:
-                report.unchanged.append(file.name)
                 report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
             else:
                 todo.append((path, file.name))
@@ -271,7 +284,6 @@ def _embed_and_store(
             log.exception("storing %s failed", doc.source_path)
             report.fail(FailedFile(doc.source_path, f"cannot store document: {exc}"), name)
             continue
-        getattr(report, status).append(name)
         pages = len(doc.document.pages)
         report.outcomes.append(FileOutcome(name, status, document_id, pages, count))
         if status != "unchanged":
