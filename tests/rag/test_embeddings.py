@@ -56,7 +56,7 @@ def test_batches_pad_to_a_multiple_without_changing_vectors(minilm_path) -> None
     texts = ["Las.", "Plan urządzenia lasu sporządza się na 10 lat, z uwzględnieniem zasad hodowli."]
     embedder = Embedder(minilm_path, device="cpu", dtype="float32")
     shape = embedder.model.tokenize(texts)["input_ids"].shape
-    assert shape[1] % PAD_TO_MULTIPLE_OF == 0 and shape[1] > len(embedder.model.tokenizer(texts[1])["input_ids"])
+    assert shape[1] % PAD_TO_MULTIPLE_OF == 0
     plain = SentenceTransformer(minilm_path, device="cpu")
     assert plain.tokenize(texts)["input_ids"].shape[1] < shape[1]  # the padding is ours
     expected = plain.encode(texts, normalize_embeddings=True)
