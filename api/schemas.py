@@ -147,6 +147,7 @@ class AskResponse(BaseModel):
     model: str
     usage: UsageOut
     dropped_citations: list[int]
+    finish_reason: Literal["stop", "length"] = "stop"
 
 
 class ChatMessage(BaseModel):

@@ -149,16 +149,19 @@ class Answerer:
                 yield TokenEvent(piece)
         finally:
             text.close()  # a reader that stops early (client gone) stops the model
-        yield DoneEvent(self.finish("".join(pieces), prompt, text.usage))
+        yield DoneEvent(self.finish("".join(pieces), prompt, text.usage, text.finish_reason))
 
-    def finish(self, text: str, prompt: FittedPrompt, usage: Usage) -> Answer:
+    def finish(self, text: str, prompt: FittedPrompt, usage: Usage, finish_reason: str = "stop") -> Answer:
         """The answer with its citations checked against the passages in ``prompt``."""
         text = text.strip()
         usage = usage if usage.prompt_tokens else Usage(prompt.prompt_tokens, usage.completion_tokens)
+        model = self.generator.model_name
         if text.startswith(NO_ANSWER.rstrip(".")):
-            return Answer(text, (), prompt.passages, self.generator.model_name, usage)
+            return Answer(text, (), prompt.passages, model, usage, finish_reason=finish_reason)
         check = check_citations(text, prompt.passages, self.analyzer)
-        return Answer(text, check.citations, prompt.passages, self.generator.model_name, usage, check.dropped)
+        return Answer(
+            text, check.citations, prompt.passages, model, usage, check.dropped, finish_reason=finish_reason
+        )
 
     def relevance(self, question: str, hit: Hit, history: Sequence[Message] = ()) -> float:
         """Share of the question's content words (lemmas) the passage contains, 0..1.

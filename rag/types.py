@@ -125,6 +125,7 @@ class Answer:
     usage: Usage = Usage()
     dropped_markers: tuple[int, ...] = ()  # [n] the model wrote that pointed at no passage shown
     grounded: bool = True  # False: no passage was relevant, the fixed answer was given
+    finish_reason: str = "stop"  # "length": the model ran out of new tokens mid-answer
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -134,6 +135,7 @@ class Answer:
             "model": self.model,
             "usage": self.usage.to_json(),
             "dropped_citations": list(self.dropped_markers),
+            "finish_reason": self.finish_reason,
         }
 
 

@@ -22,6 +22,8 @@ class FakeOpenAIServer:
         self.fail_status: int | None = None  # answer chat requests with this error status
         self.delay_s = 0.0
         self.report_usage = True
+        self.finish_reason = "stop"  # what the last chunk or the completion says
+        self.cut_after: int | None = None  # stream this many pieces, then drop the connection
         self.requests: list[dict[str, Any]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -89,7 +91,7 @@ class FakeOpenAIServer:
                         {
                             "index": 0,
                             "message": {"role": "assistant", "content": fake.reply},
-                            "finish_reason": "stop",
+                            "finish_reason": fake.finish_reason,
                         }
                     ],
                     "usage": {"prompt_tokens": 111, "completion_tokens": 7, "total_tokens": 118},
@@ -105,9 +107,13 @@ class FakeOpenAIServer:
                     "created": 0,
                     "model": fake.model,
                 }
-                for piece in re.findall(r"\S+\s*", fake.reply):
+                for n, piece in enumerate(re.findall(r"\S+\s*", fake.reply)):
+                    if n == fake.cut_after:
+                        return  # HTTP/1.0: the body ends when the connection closes
                     choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                     self._event({**base, "choices": [choice]})
+                last = {"index": 0, "delta": {}, "finish_reason": fake.finish_reason}
+                self._event({**base, "choices": [last]})
                 if fake.report_usage and body.get("stream_options", {}).get("include_usage"):
                     usage = {"prompt_tokens": 111, "completion_tokens": 7, "total_tokens": 118}
                     self._event({**base, "choices": [], "usage": usage})

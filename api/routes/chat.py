@@ -64,7 +64,11 @@ async def chat_completions(body: ChatRequest, services: ServicesDep) -> object:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "finish_reason": answer.finish_reason,
+            }
         ],
         "usage": answer.usage.to_json(),
         **_sources(answer),
@@ -94,7 +98,7 @@ def _chunks(
         if isinstance(item, TokenEvent) and item.text:
             yield chunk({"content": item.text})
         elif isinstance(item, DoneEvent):
-            yield chunk({}, "stop", **_sources(item.answer))
+            yield chunk({}, item.answer.finish_reason, **_sources(item.answer))
             if include_usage:
                 yield event({**base, "choices": [], "usage": item.answer.usage.to_json()})
     yield event("[DONE]")

@@ -22,12 +22,14 @@ class GenerationParams:
 class TextStream:
     """The pieces of an answer as the model writes them.
 
-    ``usage`` is set once the stream is exhausted; ``cancel()`` stops generation early
-    (a client that went away should not keep the model busy).
+    ``usage`` and ``finish_reason`` ("stop": the model ended its answer, "length": it ran
+    out of new tokens) are set once the stream is exhausted; ``cancel()`` stops generation
+    early (a client that went away should not keep the model busy).
     """
 
     def __init__(self, pieces: Callable[[TextStream], Iterator[str]]) -> None:
         self.usage = Usage()
+        self.finish_reason = "stop"
         self.cancelled = threading.Event()
         self._pieces = pieces(self)
 

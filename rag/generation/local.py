@@ -110,6 +110,7 @@ class TransformersGenerator:
                         **sampling,
                     )
                 outcome["new_tokens"] = int(output.shape[1] - inputs.shape[1])
+                outcome["last_token"] = int(output[0, -1])
             except BaseException as exc:  # handed to the reading thread, which raises it
                 outcome["error"] = exc
                 streamer.end()
@@ -125,6 +126,9 @@ class TransformersGenerator:
         if "error" in outcome:
             raise _generation_error(outcome["error"])
         stream.usage = Usage(len(prompt_ids), outcome.get("new_tokens", 0))
+        ran_out = stream.usage.completion_tokens >= params.max_new_tokens
+        if ran_out and outcome.get("last_token") not in self.stop_ids:
+            stream.finish_reason = "length"
 
     def _encode(self, text: str) -> list[int]:
         return encode_text(self.tokenizer, text)

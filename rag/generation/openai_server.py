@@ -106,6 +106,7 @@ class OpenAIGenerator:
 
         pieces: list[str] = []
         usage: Any = None
+        finish: str | None = None
         request: dict[str, Any] = {
             "model": self.model_name,
             "messages": messages,
@@ -117,6 +118,7 @@ class OpenAIGenerator:
                 response = self._client.chat.completions.create(**request)
                 usage = response.usage
                 text = response.choices[0].message.content or "" if response.choices else ""
+                finish = response.choices[0].finish_reason if response.choices else None
                 pieces.append(text)
                 yield text
             else:
@@ -127,11 +129,19 @@ class OpenAIGenerator:
                     for chunk in chunks:
                         usage = chunk.usage or usage
                         for choice in chunk.choices:
+                            finish = choice.finish_reason or finish
                             if choice.delta and choice.delta.content:
                                 pieces.append(choice.delta.content)
                                 yield choice.delta.content
                         if stream.cancelled.is_set():
                             return
+                if finish is None:
+                    # Every OpenAI-compatible server ends an answer with a finish reason; a
+                    # body that ends without one was cut (server restarted, proxy timeout).
+                    raise GenerationError(
+                        f"the LLM server at {self.base_url} broke off the answer: "
+                        "the stream ended before the answer was finished"
+                    )
         except openai.APIConnectionError as exc:
             kind = "did not answer in time" if isinstance(exc, openai.APITimeoutError) else "is unreachable"
             raise GenerationError(f"the LLM server at {self.base_url} {kind}") from None
@@ -146,6 +156,7 @@ class OpenAIGenerator:
             ) from None
         except (openai.APIError, httpx.HTTPError) as exc:  # an error event or a cut stream mid-answer
             raise GenerationError(f"the LLM server at {self.base_url} broke off the answer: {exc}") from None
+        stream.finish_reason = "length" if finish == "length" else "stop"
         if usage is not None and usage.completion_tokens is not None:
             stream.usage = Usage(usage.prompt_tokens or 0, usage.completion_tokens)
         else:  # servers without usage reports: count ourselves

@@ -96,6 +96,13 @@ def test_stops_on_chatml_end_tokens(tiny_llm_path: str, tmp_path: Path, stop: st
     stream = generator.stream(CHAT, GenerationParams(max_new_tokens=30))  # type: ignore[arg-type]
     assert stream.text() == ""
     assert stream.usage.completion_tokens == 1  # the stop token itself, nothing after it
+    assert stream.finish_reason == "stop"
+
+
+def test_an_answer_cut_by_the_token_limit_says_length(tiny_generator: TransformersGenerator) -> None:
+    stream = tiny_generator.stream(CHAT, GenerationParams(max_new_tokens=3))  # type: ignore[arg-type]
+    stream.text()
+    assert stream.usage.completion_tokens == 3 and stream.finish_reason == "length"
 
 
 def test_missing_model_names_the_setting(tmp_path: Path) -> None:

@@ -46,6 +46,22 @@ def test_non_streaming_request_returns_the_whole_answer(server: FakeOpenAIServer
     assert not server.requests[-1].get("stream")
 
 
+def test_finish_reason_comes_from_the_server(server: FakeOpenAIServer) -> None:
+    assert generator_for(server).stream(CHAT, GenerationParams()).finish_reason == "stop"  # type: ignore[arg-type]
+    server.finish_reason = "length"
+    for streaming in (True, False):
+        stream = generator_for(server).stream(CHAT, GenerationParams(stream=streaming))  # type: ignore[arg-type]
+        stream.text()
+        assert stream.finish_reason == "length"
+
+
+def test_a_stream_cut_before_its_finish_is_an_error(server: FakeOpenAIServer) -> None:
+    server.cut_after = 2
+    stream = generator_for(server).stream(CHAT, GenerationParams())  # type: ignore[arg-type]
+    with pytest.raises(GenerationError, match="broke off the answer"):
+        stream.text()
+
+
 def test_usage_is_counted_when_the_server_reports_none(server: FakeOpenAIServer) -> None:
     server.report_usage = False
     stream = generator_for(server).stream(CHAT, GenerationParams())  # type: ignore[arg-type]
