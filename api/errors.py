@@ -84,10 +84,19 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code = status_for(exc)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return error_response(status, code, str(exc))
+        return error_response(status, code, exc.public_message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI decodes a JSON body before the route's dependencies run, so a malformed body
+        # would answer 400 before the API key is checked: check it here first.
+        from api.deps import require_api_key
+
+        if request.url.path.startswith("/v1"):
+            try:
+                require_api_key(request)
+            except ApiError as denied:
+                return await _api_error(request, denied)
         problems = []
         for error in exc.errors():
             if error.get("type") == "json_invalid":

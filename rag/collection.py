@@ -110,7 +110,7 @@ class Collection:
         manifest_path = folder / MANIFEST
         if not manifest_path.exists():
             if not create:
-                raise CollectionNotFound(f"collection {name!r} does not exist in {index_dir}")
+                raise CollectionNotFound(name, index_dir)
             folder.mkdir(parents=True, exist_ok=True)
             with _file_lock(folder, lock_timeout, name):
                 if not manifest_path.exists():

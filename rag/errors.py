@@ -6,6 +6,11 @@ from __future__ import annotations
 class PolragError(Exception):
     """Base class of every error polrag raises on purpose."""
 
+    @property
+    def public_message(self) -> str:
+        """The message for API clients: no server-side paths (the CLI prints the full one)."""
+        return str(self)
+
 
 class ConfigError(PolragError):
     """A setting is invalid; the message names the setting."""
@@ -29,6 +34,14 @@ class CollectionError(PolragError):
 
 class CollectionNotFound(CollectionError):
     """The named collection does not exist."""
+
+    def __init__(self, name: str, index_dir: object) -> None:
+        super().__init__(f"collection {name!r} does not exist in {index_dir}")
+        self.name = name
+
+    @property
+    def public_message(self) -> str:
+        return f"collection {self.name!r} does not exist"
 
 
 class EmbeddingMismatch(CollectionError):

@@ -55,13 +55,24 @@ async def upload_documents(
     request: Request,
     services: ServicesDep,
     background: Annotated[bool, Query(description="Ingest as a job: 202 with its URL.")] = False,
+    collection: CollectionQuery = None,
 ) -> Response:
-    """Add PDF, DOCX, ODT, HTML, TXT or MD files (multipart field ``files``) to a collection."""
+    """Add PDF, DOCX, ODT, HTML, TXT or MD files (multipart field ``files``) to a collection.
+
+    The collection is the form field ``collection`` or the query parameter, as for the other
+    document routes; the two must agree when both are given.
+    """
     folder = services.new_upload_folder()
     handed_to_job = False
     try:
         received = await receive_files(request, folder, services.settings.max_upload_mb)
-        collection = services.collection_name(received.collection)
+        if collection and received.collection and collection != received.collection:
+            raise ApiError(
+                422,
+                f"the form names collection {received.collection!r} and the query {collection!r}: "
+                "give one, or the same in both",
+            )
+        collection = services.collection_name(received.collection or collection)
         refused = [
             FileResult(filename=name, status="failed", error=reason) for name, reason in received.refused
         ]

@@ -44,6 +44,17 @@ def test_upload_reports_each_file(client: TestClient) -> None:
     assert changed.json()["files"][0]["status"] == "replaced"
 
 
+def test_upload_takes_the_collection_from_the_form_or_the_query(client: TestClient) -> None:
+    text = ("notatka.txt", "Tekst o lasach państwowych i ich planach.".encode())
+    by_query = client.post("/v1/documents?collection=akty", files=[("files", text)])
+    assert by_query.status_code == 200 and by_query.json()["collection"] == "akty"
+    assert client.get("/v1/documents", params={"collection": "akty"}).json()["documents"]
+    assert upload(client, text, collection="akty").json()["files"][0]["status"] == "unchanged"
+    clash = client.post("/v1/documents?collection=inne", data={"collection": "akty"}, files=[("files", text)])
+    assert clash.status_code == 422 and "give one" in error_of(clash)["message"]
+    assert client.get("/v1/documents").json()["documents"] == []  # the default one got nothing
+
+
 def test_upload_errors(client: TestClient) -> None:
     too_big = upload(client, ("duzy.txt", b"a" * (2**20 + 10)))
     assert too_big.status_code == 413 and "POLRAG_MAX_UPLOAD_MB" in error_of(too_big)["message"]
@@ -126,6 +137,17 @@ def test_search_refuses_bad_requests(
     response = client.post("/v1/search", json=body)
     assert response.status_code == status
     error_of(response)
+
+
+def test_unknown_collection_errors_do_not_show_server_paths(client: TestClient) -> None:
+    index_dir = str(client.app.state.services.library.settings.index_dir)  # type: ignore[attr-defined]
+    for response in (
+        client.post("/v1/search", json={"query": "las", "collection": "nie_ma"}),
+        client.get("/v1/documents", params={"collection": "nie_ma"}),
+    ):
+        error = error_of(response)
+        assert response.status_code == 404 and error["code"] == "collection_not_found"
+        assert error["message"] == "collection 'nie_ma' does not exist" and index_dir not in error["message"]
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
@@ -233,6 +255,12 @@ def test_api_keys(api_settings, embedder, tiny_generator, monkeypatch: pytest.Mo
         assert wrong.status_code == 401 and error_of(wrong)["code"] == "unauthorized"
         assert client.get("/v1/documents", headers={"Authorization": "Bearer klucz-2"}).status_code == 200
         assert client.get("/healthz").status_code == 200  # probes stay open
+        # The key is checked before the body: a malformed one says nothing to a stranger.
+        broken = {"content": b'{"query":', "headers": {"content-type": "application/json"}}
+        assert client.post("/v1/search", **broken).status_code == 401  # type: ignore[arg-type]
+        key = {"Authorization": "Bearer klucz-1", "content-type": "application/json"}
+        malformed = client.post("/v1/search", content=b'{"query":', headers=key)
+        assert malformed.status_code == 400 and error_of(malformed)["code"] == "malformed_json"
 
 
 def test_background_job(client: TestClient) -> None:
