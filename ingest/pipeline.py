@@ -168,8 +168,9 @@ def ingest_files(
                 report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)
                 continue
             try:
-                # Unchanged bytes are skipped before any parsing: re-running a batch is cheap.
-                same = writer.existing(_sha256(path)) if path.stat().st_size <= max_bytes else None
+                # Unchanged files are skipped before any parsing: re-running a batch is cheap.
+                small = path.stat().st_size <= max_bytes
+                same = writer.existing(file.name, _sha256(path)) if small else None
             except OSError as exc:
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
                 continue

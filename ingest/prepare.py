@@ -49,7 +49,7 @@ def prepare_file(
             size_bytes=parsed.size_bytes,
         )
         chunks = chunk_document(
-            pages, counter, params, document_id=document_id_for(parsed.sha256), file_name=name
+            pages, counter, params, document_id=document_id_for(parsed.sha256, name), file_name=name
         )
         # Lemmatising here runs in the parser processes, in parallel with embedding.
         analyzer = default_analyzer()

@@ -143,9 +143,6 @@ class Catalog:
 
     # -- documents ---------------------------------------------------------------
 
-    def find_by_sha(self, sha256: str) -> DocumentInfo | None:
-        return self._one_document("d.sha256 = ?", sha256)
-
     def find_by_name(self, file_name: str) -> DocumentInfo | None:
         return self._one_document("d.file_name = ?", file_name)
 

@@ -8,6 +8,7 @@ write). So a kill -9 at any moment loses at most the document being written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -273,9 +274,10 @@ class CollectionWriter:
         self._collection = collection
         self._dirty = False
 
-    def existing(self, sha256: str) -> DocumentInfo | None:
-        """The stored document with exactly these bytes, if any (re-ingesting it is a no-op)."""
-        return self._collection.catalog.find_by_sha(sha256)
+    def existing(self, file_name: str, sha256: str) -> DocumentInfo | None:
+        """The stored document of this name with exactly these bytes (ingesting it is a no-op)."""
+        document = self._collection.catalog.find_by_name(file_name)
+        return document if document is not None and document.sha256 == sha256 else None
 
     def add(
         self,
@@ -287,10 +289,10 @@ class CollectionWriter:
     ) -> tuple[str, str]:
         """Store a document; returns (status, document id), status added|replaced|unchanged."""
         collection = self._collection
-        same = self.existing(document.sha256)
+        same = self.existing(document.file_name, document.sha256)
         if same is not None:
             return "unchanged", same.id
-        document_id = document_id_for(document.sha256)
+        document_id = document_id_for(document.sha256, document.file_name)
         previous = collection.catalog.find_by_name(document.file_name)
         lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
         # One hold of the mutex for the commit and the index update: a search in this process
@@ -344,9 +346,10 @@ def lexical_entry(text: str, heading: str, terms: str = "") -> tuple[str, str]:
     return terms or analyzer.analyse_text(text), analyzer.heading_terms(heading, text)
 
 
-def document_id_for(sha256: str) -> str:
-    """Documents are identified by their content: the same bytes, the same id."""
-    return sha256[:24]
+def document_id_for(sha256: str, file_name: str) -> str:
+    """A document is its name with its bytes: the same file again keeps its id, a copy under
+    another name is a document of its own (deleting one never takes the other's text)."""
+    return hashlib.sha256(f"{file_name}\0{sha256}".encode()).hexdigest()[:24]
 
 
 def read_manifest(folder: Path) -> Manifest:

@@ -83,6 +83,30 @@ def test_changed_file_with_same_name_replaces_old_version(library, tmp_path) -> 
     consistent(collection)
 
 
+def test_a_copy_under_another_name_is_a_document_of_its_own(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ingest_paths(library, [write(tmp_path, "las.txt", LAS)], workers=0)
+    copy = ingest_paths(library, [write(tmp_path, "kopia.txt", LAS)], workers=0)
+    assert copy.added == ["kopia.txt"]
+    collection = library.collection()
+    docs = {doc.file_name: doc for doc in collection.documents()}
+    assert set(docs) == {"las.txt", "kopia.txt"} and docs["las.txt"].id != docs["kopia.txt"].id
+    # Changing or deleting one never takes the other's text with it.
+    write(tmp_path, "las.txt", ZOLW)
+    assert ingest_paths(library, [tmp_path / "las.txt"], workers=0).replaced == ["las.txt"]
+    assert collection.delete_document(collection.documents()[1].id)  # las.txt (sorted by name)
+    hits = library.search("plan urządzenia lasu", k=3)
+    assert hits and {hit.file_name for hit in hits} == {"kopia.txt"}
+    consistent(collection)
+
+
+def test_new_bytes_equal_to_another_document_still_replace_the_old_version(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ingest_paths(library, [write(tmp_path, "a.txt", LAS), write(tmp_path, "b.txt", ZOLW)], workers=0)
+    write(tmp_path, "a.txt", ZOLW)  # now the same bytes as b.txt
+    assert ingest_paths(library, [tmp_path / "a.txt"], workers=0).replaced == ["a.txt"]
+    assert all("plan urządzenia" not in hit.text for hit in library.search("plan urządzenia lasu", k=10))
+    consistent(library.collection())
+
+
 def test_delete_removes_vectors_and_rows(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
     ingest_paths(library, [write(tmp_path, "a.txt", LAS), write(tmp_path, "b.txt", ZOLW)], workers=0)
     collection = library.collection()
