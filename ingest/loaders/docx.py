@@ -14,6 +14,7 @@ from rag.errors import BadDocumentError
 from rag.types import Page
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+RENDERED_BREAK = "\f"  # a marker no w:t text holds (XML 1.0 forbids form feeds)
 
 
 def load_docx(data: bytes) -> list[Page]:
@@ -32,7 +33,11 @@ def load_docx(data: bytes) -> list[Page]:
     for block in document.element.body.iterchildren():
         if block.tag == f"{W}p":
             for piece in _paragraph_pieces(block):
-                if piece is None:
+                # Word also marks the first line after an explicit break as rendered on a new
+                # page: a rendered break on a page with no text yet is that same break.
+                if piece is RENDERED_BREAK and not "".join(pages[-1]).strip():
+                    continue
+                if piece is None or piece is RENDERED_BREAK:
                     saw_break = True
                     pages.append([])
                 elif piece:
@@ -49,7 +54,8 @@ def load_docx(data: bytes) -> list[Page]:
 
 
 def _paragraph_pieces(paragraph) -> list[str | None]:  # type: ignore[no-untyped-def]
-    """Text runs of a paragraph, with None where a page starts."""
+    """Text runs of a paragraph: None where an explicit page break is, RENDERED_BREAK where
+    Word last laid out a new page."""
     pieces: list[str | None] = []
     for node in paragraph.iter(f"{W}t", f"{W}tab", f"{W}br", f"{W}lastRenderedPageBreak"):
         if node.tag == f"{W}t":
@@ -58,8 +64,8 @@ def _paragraph_pieces(paragraph) -> list[str | None]:  # type: ignore[no-untyped
             pieces.append("\t")
         elif node.tag == f"{W}br":
             pieces.append(None if node.get(f"{W}type") == "page" else "\n")
-        elif node.tag == f"{W}lastRenderedPageBreak" and any(p for p in pieces):
-            pieces.append(None)
+        elif node.tag == f"{W}lastRenderedPageBreak":
+            pieces.append(RENDERED_BREAK)
     return pieces
 
 

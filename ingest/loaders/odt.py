@@ -29,14 +29,24 @@ def load_odt(data: bytes) -> list[Page]:
 
     pages: list[list[str]] = [[]]
     saw_break = False
+    taken: set[object] = set()  # breaks already acted on (lxml keeps one proxy per node while it is held)
     for element in root.iter(*BLOCKS, f"{TEXT}soft-page-break", f"{TABLE}table-row"):
         if element.tag == f"{TEXT}soft-page-break":
+            if element not in taken:
+                saw_break = True
+                pages.append([])
+            continue
+        in_table = element.tag in BLOCKS and _inside_table(element)
+        if element.tag in BLOCKS and not in_table and (leading := _leading_break(element)) is not None:
+            # LibreOffice puts the break inside the first paragraph of the new page, and the
+            # paragraph comes before its children here: start the page before its text.
+            taken.add(leading)
             saw_break = True
             pages.append([])
-        elif element.tag == f"{TABLE}table-row":
+        if element.tag == f"{TABLE}table-row":
             cells = [_inline_text(p) for p in element.iter(*BLOCKS)]
             pages[-1].append(" | ".join(c for c in cells if c))
-        elif not _inside_table(element):
+        elif not in_table:
             pages[-1].append(_inline_text(element))
     texts = ["\n".join(line for line in page if line).strip() for page in pages]
     if not saw_break:
@@ -46,6 +56,23 @@ def load_odt(data: bytes) -> list[Page]:
 
 def _inside_table(element) -> bool:  # type: ignore[no-untyped-def]
     return any(parent.tag == f"{TABLE}table-cell" for parent in element.iterancestors())
+
+
+def _leading_break(element):  # type: ignore[no-untyped-def]
+    """The soft page break at the very start of a paragraph (before any of its text), if any."""
+    if (element.text or "").strip():
+        return None
+    for child in element:
+        if child.tag == f"{TEXT}soft-page-break":
+            return child
+        if child.tag in BLOCKS:
+            return None
+        found = _leading_break(child)  # spans
+        if found is not None:
+            return found
+        if "".join(child.itertext()).strip() or (child.tail or "").strip():
+            return None
+    return None
 
 
 def _inline_text(element) -> str:  # type: ignore[no-untyped-def]

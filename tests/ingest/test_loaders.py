@@ -102,6 +102,32 @@ def test_docx_with_page_break_has_numbered_pages() -> None:
     ]
 
 
+def test_docx_pages_where_word_last_laid_them_out() -> None:
+    """Word saves ``w:lastRenderedPageBreak`` at the start of the first run of each new page."""
+    import docx
+    from docx.oxml import OxmlElement
+
+    document = docx.Document()
+    for n in range(1, 5):
+        paragraph = document.add_paragraph(f"Art. {n}. Treść artykułu {n} o lasach.")
+        if n > 1:
+            paragraph.runs[0]._r.insert(0, OxmlElement("w:lastRenderedPageBreak"))
+    document.paragraphs[-1].runs[0]._r.addprevious(OxmlElement("w:r"))
+    document.add_page_break()  # an explicit break: Word marks the next line rendered too
+    after = document.add_paragraph("Art. 5. Po podziale strony.")
+    after.runs[0]._r.insert(0, OxmlElement("w:lastRenderedPageBreak"))
+    out = fx.BytesIO()
+    document.save(out)
+    doc = parse_bytes(out.getvalue(), "word.docx")
+    assert [(p.number, p.text) for p in doc.pages] == [
+        (1, "Art. 1. Treść artykułu 1 o lasach."),
+        (2, "Art. 2. Treść artykułu 2 o lasach."),
+        (3, "Art. 3. Treść artykułu 3 o lasach."),
+        (4, "Art. 4. Treść artykułu 4 o lasach."),
+        (5, "Art. 5. Po podziale strony."),
+    ]
+
+
 def test_docx_without_breaks_is_one_unnumbered_page() -> None:
     doc = parse_bytes(fx.build_docx(page_break=False), "ustawa.docx")
     assert len(doc.pages) == 1
@@ -127,6 +153,28 @@ def test_odt_with_soft_page_break() -> None:
         "Gmina | Łódź",
     ]
     assert doc.pages[1].text == fx.PANGRAM
+
+
+def test_odt_paragraph_counts_on_the_page_where_it_starts() -> None:
+    """LibreOffice writes the soft break inside the first paragraph of the new page."""
+    body = (
+        "<text:p>Strona pierwsza.</text:p>"
+        "<text:p><text:soft-page-break/>Strona druga.</text:p>"
+        "<text:p><text:span><text:soft-page-break/>Strona trzecia</text:span>, dalej.</text:p>"
+        "<text:p>Zaczyna się na trzeciej<text:soft-page-break/> i kończy na czwartej.</text:p>"
+        "<text:p>Strona czwarta.</text:p>"
+    )
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {fx.ODT_NS}>'
+        f"<office:body><office:text>{body}</office:text></office:body></office:document-content>"
+    )
+    doc = parse_bytes(fx.build_odt(xml), "lo.odt")
+    assert [(p.number, p.text.split("\n")) for p in doc.pages] == [
+        (1, ["Strona pierwsza."]),
+        (2, ["Strona druga."]),
+        (3, ["Strona trzecia, dalej.", "Zaczyna się na trzeciej i kończy na czwartej."]),
+        (4, ["Strona czwarta."]),
+    ]
 
 
 def test_odt_without_soft_page_break_is_one_unnumbered_page() -> None:
