@@ -98,22 +98,47 @@ def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[Failed
 
     A file named directly keeps its own name; files found in a folder are named by their
     path inside it ("2020/ustawa.pdf"), so equal names in different sub-folders stay apart.
+    Two files of one batch that would get the same name are not both ingested: the second
+    would replace the first. The later one is reported instead.
     """
     found: list[tuple[Path, str]] = []
     missing: list[FailedFile] = []
+    first_of: dict[str, Path] = {}
+
+    def add(path: Path, name: str) -> None:
+        name = _printable_name(name)
+        if name in first_of:
+            if first_of[name].resolve() != path.resolve():  # the same file named twice: once
+                missing.append(FailedFile(str(path), _same_name_reason(name, first_of[name])))
+            return
+        first_of[name] = path
+        found.append((path, name))
+
     for path in paths:
         if path.is_file():
-            found.append((path, path.name))
+            add(path, path.name)
         elif path.is_dir():
             for child in sorted(path.rglob("*")):
                 relative = child.relative_to(path)
                 if any(part.startswith((".", "~$")) for part in relative.parts):
                     continue  # hidden files, editor locks
                 if child.is_file():
-                    found.append((child, relative.as_posix()))
+                    add(child, relative.as_posix())
         else:
             missing.append(FailedFile(str(path), "no such file or folder"))
     return found, missing
+
+
+def _same_name_reason(name: str, first: Path) -> str:
+    return (
+        f"another file of this batch ({first}) has the same name {name!r} in the collection; "
+        "ingest their common folder so each keeps its path, or rename one"
+    )
+
+
+def _printable_name(name: str) -> str:
+    """A name the catalogue can store: bytes of a non-UTF-8 file name become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def ingest_paths(
@@ -157,7 +182,7 @@ def ingest_files(
     workers = settings.worker_count if workers is None else workers
     total = len(files) + len(report.failed)
     names = {str(file.path): file.name for file in files}
-    sources = {str(file.path): file.source or str(file.path) for file in files}
+    sources = {str(file.path): file.source or _printable_name(str(file.path)) for file in files}
 
     with target.writer() as writer:
         todo = []

@@ -41,6 +41,9 @@ def _load_with_pypdf(data: bytes, *, pdfium_error: str) -> list[Page]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
+    # pypdf warns of every repair it tries ("EOF marker not found") on the console, in the
+    # middle of the progress bar; what matters comes back as the file's error instead.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -51,4 +54,4 @@ def _load_with_pypdf(data: bytes, *, pdfium_error: str) -> list[Page]:
     except BadDocumentError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise BadDocumentError(f"corrupt PDF: {pdfium_error}; pypdf: {exc}") from None
+        raise BadDocumentError(f"corrupt PDF: {pdfium_error.rstrip('.')}; pypdf: {exc}") from None

@@ -27,6 +27,13 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a stray bad byte or cut mid-letter (a truncated download) is still UTF-8:
+    # its valid multi-byte letters far outnumber the broken ones. In a CP1250 or ISO-8859-2
+    # file nearly every letter beyond ASCII is a broken sequence instead.
+    lenient = data.decode("utf-8", errors="replace")
+    broken = lenient.count("\ufffd")
+    if sum(1 for char in lenient if "\x7f" < char != "\ufffd") >= 8 * broken:
+        return lenient
     candidates = []
     for encoding in LEGACY_ENCODINGS:
         try:

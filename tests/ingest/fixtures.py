@@ -201,7 +201,7 @@ def build_html(*, meta: str = "", encoding: str = "utf-8") -> bytes:
 # --- bad files: (build the bytes, file name, the exact BadDocumentError.reason) ---------
 
 ENCRYPTED_REASON = "encrypted PDF (password-protected); remove the password and try again"
-CORRUPT_PDF = "corrupt PDF: Failed to load document (PDFium: Data format error).; pypdf: "
+CORRUPT_PDF = "corrupt PDF: Failed to load document (PDFium: Data format error); pypdf: "
 SCANNED = "no text layer (scanned?)"
 
 

@@ -255,6 +255,16 @@ def test_text_encodings_round_trip(raw: bytes) -> None:
     assert doc.pages == (Page(None, SENTENCE),)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [SENTENCE.encode()[:-3] + "ż".encode()[:1], SENTENCE.encode().replace(b"Art.", b"Art\xff")],
+    ids=["cut-mid-letter", "stray-byte"],
+)
+def test_utf8_with_a_broken_byte_is_read_as_utf8(raw: bytes) -> None:
+    text = parse_bytes(raw, "ustawa.txt").pages[0].text
+    assert fx.PANGRAM in text and text.count("\ufffd") == 1
+
+
 def test_text_crlf_becomes_lf() -> None:
     doc = parse_bytes("„Pierwsza” linia –\r\nŚwięta Łódź.\r".encode("cp1250"), "a.txt")
     assert doc.pages[0].text == "„Pierwsza” linia –\nŚwięta Łódź.\n"

@@ -107,6 +107,32 @@ def test_new_bytes_equal_to_another_document_still_replace_the_old_version(libra
     consistent(library.collection())
 
 
+def test_two_files_of_one_batch_with_one_name_do_not_overwrite_each_other(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "dokumenty"
+    first = write(docs / "s1", "notatka.txt", LAS)
+    second = write(docs / "s2", "notatka.txt", ZOLW)
+    report = ingest_paths(library, [docs / "s1", docs / "s2", first], workers=0)
+    assert report.added == ["notatka.txt"] and report.replaced == []
+    assert [f.path for f in report.failed] == [str(second)]
+    assert "same name 'notatka.txt'" in report.failed[0].error and str(first) in report.failed[0].error
+    assert "plan urządzenia" in library.search("plan urządzenia lasu", k=1)[0].text.lower()
+    # Their common folder keeps both, each under its path.
+    both = ingest_paths(library, [docs], workers=0)
+    assert sorted(both.added) == ["s1/notatka.txt", "s2/notatka.txt"] and not both.failed
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_readably(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    (tmp_path / "dokumenty").mkdir()
+    raw = os.fsencode(tmp_path / "dokumenty") + b"/ustawa_\xb1\xbf.txt"  # ISO-8859-2 "ąż" on a UTF-8 system
+    with open(raw, "wb") as handle:
+        handle.write(LAS.encode())
+    report = ingest_paths(library, [tmp_path / "dokumenty"], workers=0)
+    assert report.added == ["ustawa_\ufffd\ufffd.txt"] and not report.failed
+    assert library.search("plan urządzenia lasu", k=1)[0].file_name == "ustawa_\ufffd\ufffd.txt"
+
+
 def test_delete_removes_vectors_and_rows(library, tmp_path) -> None:  # type: ignore[no-untyped-def]
     ingest_paths(library, [write(tmp_path, "a.txt", LAS), write(tmp_path, "b.txt", ZOLW)], workers=0)
     collection = library.collection()
