@@ -82,7 +82,25 @@ def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -
 
     global _worker
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _exit_with_parent(os.getppid())
     _worker = _WorkerState(_counter(tokenizer_source), params, max_bytes)
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Leave when the ingesting process is gone (kill -9): nothing else would end this one.
+
+    A worker waits on a queue whose write end it holds itself, so it never sees EOF.
+    """
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="polrag-parent-watch", daemon=True).start()
 
 
 def prepare_in_worker(job: tuple[str, str]) -> PreparedDocument | FailedFile:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rag.collection import CATALOG
 
@@ -38,10 +39,10 @@ def committed_documents(catalog: Path) -> int:
         return 0
 
 
-def start_ingest(corpus: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_ingest(corpus: Path, env: dict[str, str], workers: int = 0) -> subprocess.Popen[bytes]:
     code = "from api.cli import main; main()"
     return subprocess.Popen(
-        [sys.executable, "-c", code, "ingest", str(corpus), "--workers", "0", "--json"],
+        [sys.executable, "-c", code, "ingest", str(corpus), "--workers", str(workers), "--json"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -86,3 +87,43 @@ def test_kill_9_mid_ingest_keeps_committed_documents(settings, library, tmp_path
     collection = library.collection()
     assert len(collection.documents()) == 60
     assert np.array_equal(np.sort(collection._index.ids()), np.sort(collection.catalog.chunk_ids()))
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_parser_processes_leave_when_the_ingest_is_killed(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 60)
+    catalog = settings.index_dir / "default" / CATALOG
+    process = start_ingest(corpus, {**os.environ, "POLRAG_EMBEDDING_DTYPE": "float32"}, workers=2)
+    deadline = time.monotonic() + 120
+    while committed_documents(catalog) < 2 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        time.sleep(0.05)
+    workers = children_of(process.pid)
+    assert workers, "the parsers run as processes of their own"
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)], "orphaned parser processes"
