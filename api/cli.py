@@ -72,8 +72,18 @@ def ingest(
 
     library = _library()
     show_bar = sys.stderr.isatty() and not as_json
-    with _progress(show_bar) as on_progress:
-        report = ingest_paths(library, paths, collection=collection, workers=workers, on_progress=on_progress)
+    try:
+        with _progress(show_bar) as on_progress:
+            report = ingest_paths(
+                library, paths, collection=collection, workers=workers, on_progress=on_progress
+            )
+    except KeyboardInterrupt:
+        typer.echo(
+            "interrupted: the documents stored before it stay; run the same command again to "
+            "finish (stored files are skipped)",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     if as_json:
         _print_json(report.to_json())
     else:

@@ -80,8 +80,13 @@ _worker: _WorkerState | None = None
 def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -> None:
     import os
 
+    import signal
+
     global _worker
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Ctrl-C reaches the whole process group: the ingest stops the pool itself, and each
+    # parser printing its own KeyboardInterrupt traceback only buries the one line that matters.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
     _worker = _WorkerState(_counter(tokenizer_source), params, max_bytes)
 

@@ -46,7 +46,15 @@ def start_ingest(corpus: Path, env: dict[str, str], workers: int = 0) -> subproc
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
     )
+
+
+def wait_for_documents(process: subprocess.Popen[bytes], catalog: Path, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while committed_documents(catalog) < count and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        time.sleep(0.02)
 
 
 def test_kill_9_mid_ingest_keeps_committed_documents(settings, library, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -55,10 +63,7 @@ def test_kill_9_mid_ingest_keeps_committed_documents(settings, library, tmp_path
     env = {**os.environ, "POLRAG_EMBEDDING_DTYPE": "float32"}  # slower: a wider window to kill in
     catalog = settings.index_dir / "default" / CATALOG
     process = start_ingest(corpus, env)
-    deadline = time.monotonic() + 120
-    while committed_documents(catalog) < 5 and time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        time.sleep(0.02)
+    wait_for_documents(process, catalog, 5)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     survivors = committed_documents(catalog)
@@ -115,10 +120,7 @@ def test_parser_processes_leave_when_the_ingest_is_killed(settings, tmp_path) ->
     make_corpus(corpus, 60)
     catalog = settings.index_dir / "default" / CATALOG
     process = start_ingest(corpus, {**os.environ, "POLRAG_EMBEDDING_DTYPE": "float32"}, workers=2)
-    deadline = time.monotonic() + 120
-    while committed_documents(catalog) < 2 and time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        time.sleep(0.05)
+    wait_for_documents(process, catalog, 2)
     workers = children_of(process.pid)
     assert workers, "the parsers run as processes of their own"
     process.send_signal(signal.SIGKILL)
@@ -127,3 +129,18 @@ def test_parser_processes_leave_when_the_ingest_is_killed(settings, tmp_path) ->
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in workers if alive(pid)], "orphaned parser processes"
+
+
+def test_ctrl_c_stops_the_ingest_with_one_line_and_keeps_what_was_stored(settings, library, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 60)
+    catalog = settings.index_dir / "default" / CATALOG
+    process = start_ingest(corpus, {**os.environ, "POLRAG_EMBEDDING_DTYPE": "float32"}, workers=2)
+    wait_for_documents(process, catalog, 2)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.decode().strip().startswith("interrupted") and "Traceback" not in err.decode()
+    collection = library.collection()
+    assert 2 <= len(collection.documents()) < 60
+    assert np.array_equal(np.sort(collection._index.ids()), np.sort(collection.catalog.chunk_ids()))
