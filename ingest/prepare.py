@@ -79,7 +79,6 @@ _worker: _WorkerState | None = None
 
 def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -> None:
     import os
-
     import signal
 
     global _worker
