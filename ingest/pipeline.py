@@ -22,6 +22,7 @@ from rag.library import Library
 
 log = logging.getLogger(__name__)
 
+SAME_NAME_IN_BATCH = "another file of this batch has the same name; rename one to keep both"
 EMBED_BATCH_CHUNKS = 256  # chunks from several documents embedded together: fuller batches
 SAVE_EVERY_S = 30.0
 
@@ -186,8 +187,13 @@ def ingest_files(
 
     with target.writer() as writer:
         todo = []
+        named: set[str] = set()
         for file in files:
             path = file.path
+            if file.name in named:  # the later one would replace the first within the batch
+                report.fail(FailedFile(str(path), SAME_NAME_IN_BATCH), file.name)
+                continue
+            named.add(file.name)
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 suffix = path.suffix or "(no extension)"
                 report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)

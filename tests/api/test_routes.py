@@ -55,6 +55,20 @@ def test_upload_takes_the_collection_from_the_form_or_the_query(client: TestClie
     assert client.get("/v1/documents").json()["documents"] == []  # the default one got nothing
 
 
+def test_two_files_of_one_upload_with_one_name_are_not_both_stored(client: TestClient) -> None:
+    response = upload(
+        client,
+        ("notatka.txt", "Pierwsza notatka o lasach państwowych.".encode()),
+        ("notatka.txt", "Druga notatka o żółwiach błotnych.".encode()),
+    )
+    results = response.json()["files"]
+    assert sorted(r["status"] for r in results) == ["added", "failed"]
+    assert "same name" in next(r["error"] for r in results if r["status"] == "failed")
+    (document,) = client.get("/v1/documents").json()["documents"]
+    hits = client.post("/v1/search", json={"query": "notatka o lasach"}).json()["hits"]
+    assert document["file_name"] == "notatka.txt" and "Pierwsza" in hits[0]["text"]
+
+
 def test_upload_errors(client: TestClient) -> None:
     too_big = upload(client, ("duzy.txt", b"a" * (2**20 + 10)))
     assert too_big.status_code == 413 and "POLRAG_MAX_UPLOAD_MB" in error_of(too_big)["message"]
