@@ -121,13 +121,16 @@ class Catalog:
         """One atomic write; bumps the generation so other processes notice the change."""
         with self._write_lock:
             db = self._write_db
-            db.execute("BEGIN IMMEDIATE")
             try:
+                db.execute("BEGIN IMMEDIATE")
                 yield db
                 db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # Ctrl-C can land just after COMMIT returned (or before BEGIN did): then there
+                # is nothing to roll back, and ROLLBACK's own error would hide the interrupt.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
 
     def meta(self, key: str) -> str | None:

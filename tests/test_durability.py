@@ -139,7 +139,7 @@ def test_ctrl_c_stops_the_ingest_with_one_line_and_keeps_what_was_stored(setting
     wait_for_documents(process, catalog, 2)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, err.decode()[-3000:]
     assert err.decode().strip().startswith("interrupted") and "Traceback" not in err.decode()
     collection = library.collection()
     assert 2 <= len(collection.documents()) < 60

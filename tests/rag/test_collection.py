@@ -251,3 +251,31 @@ def test_reading_threads_do_not_leave_connections_open(tmp_path) -> None:  # typ
     assert len(catalog._readers) == 0  # each closed with its thread
     assert catalog.chunk_count() == 0
     catalog.close()
+
+
+def test_an_interrupt_right_after_commit_is_not_hidden_by_a_failed_rollback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C can arrive just after COMMIT returned; the interrupt must reach the caller."""
+    from rag.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    real = catalog._write_db
+
+    class InterruptedAfterCommit:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            result = real.execute(sql, *args)
+            if sql == "COMMIT":
+                raise KeyboardInterrupt
+            return result
+
+    catalog._write_db = InterruptedAfterCommit()  # type: ignore[assignment]
+    before = catalog.generation()
+    with pytest.raises(KeyboardInterrupt), catalog.transaction():
+        pass
+    catalog._write_db = real
+    assert catalog.generation() == before + 1  # committed, and the catalogue still writable
+    with catalog.transaction():
+        pass
+    catalog.close()
