@@ -11,7 +11,9 @@ its own fresh subprocess, one after another, so model loading and memory are mea
 * parse + clean + chunk alone, one process, best of ``--repeats``: PyPDFLoader.load +
   split_documents vs polrag's ``prepare_file``.
 * memory scaling: polrag on the corpus vs the corpus copied 3x (bytes altered so nothing is
-  skipped as unchanged), with the index size on disk.
+  skipped as unchanged), with the index size on disk; and the three copies ingested one after
+  another into one collection by one process, with its RSS after each (a steadier trend than
+  sampled peaks) against the size of the vectors added.
 
 Peak RSS: the peak of the summed RSS of the subprocess and all its descendants (polrag may
 spawn parser processes), sampled every 50 ms, or the exact ``ru_maxrss`` of the subprocess
@@ -168,11 +170,47 @@ def job_polrag_prep(spec: Result) -> Result:
     return best_of(spec["repeats"], work)
 
 
+def job_polrag_growth(spec: Result) -> Result:
+    """The corpus copies one after another into one collection, RSS after each (one process)."""
+    import psutil
+
+    from ingest.pipeline import SourceFile, ingest_files
+    from rag.library import Library
+    from rag.settings import load_settings
+
+    settings = load_settings(
+        index_dir=Path(spec["workdir"]) / "polrag", embedding_model=model_path(), device="cpu"
+    )
+    library = Library(settings)
+    library.embedder.warm_up()
+    process = psutil.Process()
+    steps, pages, failed = [], 0, []
+    start = time.perf_counter()
+    for folder in sorted(Path(spec["copies"]).iterdir()):
+        files = [SourceFile(p, f"{folder.name}/{p.name}") for p in sorted(folder.glob("*.pdf"))]
+        report = ingest_files(library, files, collection="bench")
+        pages += report.pages
+        failed += [f"{f.path}: {f.error}" for f in report.failed]
+        collection = library.collection("bench")
+        steps.append({"chunks": len(collection), "rss_mib": process.memory_info().rss / 2**20})
+    dimension = library.embedder.dimension
+    library.close()
+    return {
+        "seconds": time.perf_counter() - start,
+        "pages": pages,
+        "chunks": steps[-1]["chunks"],
+        "failed": failed,
+        "steps": steps,
+        "vector_mib_per_chunk": dimension * 4 / 2**20,
+    }
+
+
 JOBS = {
     "langchain": job_langchain,
     "polrag": job_polrag,
     "langchain_prep": job_langchain_prep,
     "polrag_prep": job_polrag_prep,
+    "polrag_growth": job_polrag_growth,
 }
 
 
@@ -283,7 +321,7 @@ def print_table(title: str, rows: list[Result]) -> None:
         )
 
 
-def print_report(rows: list[Result], prep: list[Result], scale: list[Result]) -> Result:
+def print_report(rows: list[Result], prep: list[Result], scale: list[Result], growth: Result) -> Result:
     print_table("End to end (imports + model load + parse + chunk + embed + index saved)", rows)
     print_table("Parse + clean + chunk alone (one process, best of runs, model load excluded)", prep)
     by = {r["name"]: r for r in rows + prep}
@@ -311,7 +349,15 @@ def print_report(rows: list[Result], prep: list[Result], scale: list[Result]) ->
     grew = scale[1]["peak_rss_mib"] - scale[0]["peak_rss_mib"]
     more_index = (scale[1]["index_bytes"] - scale[0]["index_bytes"]) / 2**20
     print(f"  x3 vs x1: peak RSS {grew:+.0f} MiB, index {more_index:+.2f} MiB")
-    failed = sorted({f for r in rows + prep + scale for f in r.get("failed", [])})
+    # Peaks are sampled and noisy; the RSS left after each copy shows the trend better.
+    steps = growth["steps"]
+    trail = ", ".join(f"{s['chunks']} chunks {s['rss_mib']:.0f} MiB" for s in steps)
+    added = steps[-1]["chunks"] - steps[0]["chunks"]
+    vectors = added * growth["vector_mib_per_chunk"]
+    rss_grew = steps[-1]["rss_mib"] - steps[0]["rss_mib"]
+    print(f"  one process, a copy at a time: {trail}")
+    print(f"  +{added} chunks: RSS {rss_grew:+.0f} MiB, their float32 vectors alone {vectors:.1f} MiB")
+    failed = sorted({f for r in [*rows, *prep, *scale, growth] for f in r.get("failed", [])})
     print("\nFailed files: " + ("none" if not failed else "\n  " + "\n  ".join(failed)))
     if (busiest := max(r["other_cpu_pct"] for r in rows + prep + scale)) > 10:
         print(
@@ -358,8 +404,9 @@ def main() -> None:
         ]
         copies = make_copies(pdfs, work / "corpus3x")
         scale = [{**rows[1], "name": "corpus x1"}, run_job("corpus x3", "polrag", work, inputs=[str(copies)])]
+        growth = run_job("growth", "polrag_growth", work, copies=str(copies))
     print(f"polrag {version}, {len(pdfs)} PDFs, {os.cpu_count()} CPUs")
-    ratios = print_report(rows, prep, scale)
+    ratios = print_report(rows, prep, scale, growth)
     if args.json:
         payload = json.dumps(
             {
@@ -370,6 +417,7 @@ def main() -> None:
                 "end_to_end": rows,
                 "parse_chunk": prep,
                 "scaling": scale,
+                "growth": growth,
             },
             indent=2,
         )
