@@ -237,8 +237,9 @@ class HFTokenCounter:
 
 def _pad_to_multiple(model: Any, multiple: int) -> None:
     """Make the model's tokenizer pad each batch to a multiple of ``multiple`` tokens."""
-    if not len(model) or int(model.max_seq_length or 0) % multiple:
-        return  # padding past a limit that is not a multiple could exceed the positions
+    limit = int(getattr(model, "max_seq_length", None) or 0)
+    if not len(model) or not limit or limit % multiple:
+        return  # no known limit, or one padding could pass: it could exceed the positions
     first = model[0]
     kwargs = getattr(first, "processing_kwargs", None)
     if isinstance(kwargs, dict):  # sentence-transformers 6; older releases pad to the longest
