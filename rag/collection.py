@@ -289,11 +289,10 @@ class CollectionWriter:
     ) -> tuple[str, str]:
         """Store a document; returns (status, document id), status added|replaced|unchanged."""
         collection = self._collection
-        same = self.existing(document.file_name, document.sha256)
-        if same is not None:
-            return "unchanged", same.id
-        document_id = document_id_for(document.sha256, document.file_name)
         previous = collection.catalog.find_by_name(document.file_name)
+        if previous is not None and previous.sha256 == document.sha256:
+            return "unchanged", previous.id
+        document_id = document_id_for(document.sha256, document.file_name)
         lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
         # One hold of the mutex for the commit and the index update: a search in this process
         # sees the document entirely or not at all.
