@@ -14,9 +14,10 @@ from api.deps import require_api_key
 from api.errors import install_error_handlers
 from api.routes import ask, chat, documents, health, search
 from api.services import Services
+from api.startup import check_index_dir, embedder_hint
 from api.uploads import MAX_FULL_FILES, BodyLimit
 from rag.answering import Answerer
-from rag.errors import ModelLoadError
+from rag.errors import CollectionError, ModelLoadError
 from rag.generation import Generator
 from rag.generation.deferred import DeferredGenerator
 from rag.library import Library
@@ -26,21 +27,31 @@ log = logging.getLogger("polrag.api")
 
 
 def create_app(
-    settings: Settings | None = None, *, library: Library | None = None, generator: Generator | None = None
+    settings: Settings | None = None,
+    *,
+    library: Library | None = None,
+    generator: Generator | None = None,
+    services: Services | None = None,
 ) -> FastAPI:
-    """The API. ``library`` and ``generator`` may be handed in (tests); else they load at start-up."""
+    """The API. ``library`` and ``generator`` may be handed in (tests); else they load at start-up.
+
+    ``services`` already loaded by :func:`load_services` (as `polrag serve` does, so that a bad
+    start ends before the server does) are used as they are, and closed when the app stops.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await run_in_threadpool(_load, settings, library, generator)
-        app.state.services = services
+        loaded = services
+        if loaded is None:
+            loaded = await run_in_threadpool(load_services, settings, library, generator)
+        app.state.services = loaded
         log.info("polrag ready: collections in %s, generator %s", settings.index_dir, settings.llm_model)
         try:
             yield
         finally:
             app.state.services = None
-            services.close()
+            loaded.close()
 
     app = FastAPI(
         title="polrag",
@@ -60,12 +71,38 @@ def create_app(
     return app
 
 
-def _load(settings: Settings, library: Library | None, given: Generator | None) -> Services:
+def load_services(
+    settings: Settings, library: Library | None = None, given: Generator | None = None
+) -> Services:
+    """Models and the default collection, loaded once; a bad setting raises a PolragError naming it.
+
+    Cheap checks come first (the index folder), so a typo does not wait for the models.
+    """
+    check_index_dir(settings.index_dir)
+    if library is not None:
+        return _load(settings, library, given)
+    library = Library(settings)
+    try:
+        return _load(settings, library, given)
+    except BaseException:
+        library.close()  # ours: nothing else will close its collections
+        raise
+
+
+def _load(settings: Settings, library: Library, given: Generator | None) -> Services:
     from rag.generation import load_generator
 
-    library = library or Library(settings)
-    library.embedder.warm_up()
-    library.collection(create=True)  # the default collection exists from the start: empty, not 404
+    try:
+        library.embedder.warm_up()
+    except ModelLoadError as exc:
+        raise embedder_hint(settings, exc) from exc
+    try:
+        library.collection(create=True)  # the default collection exists from the start: empty, not 404
+    except OSError as exc:
+        raise CollectionError(
+            f"cannot open the default collection in {str(settings.index_dir)!r} (POLRAG_INDEX_DIR): "
+            f"{exc.strerror or exc}"
+        ) from exc
     generator: Generator
     if given is None:
         try:

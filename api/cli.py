@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -38,15 +39,36 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def main() -> None:
-    """Console-script entry: polrag errors become one clear line and exit code 2."""
-    logging.basicConfig(
-        level=os.environ.get("POLRAG_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
-    )
+    """Console-script entry: polrag errors become one clear line and exit code 2.
+
+    The traceback behind that line shows at debug level (POLRAG_LOG_LEVEL=debug, or `serve --debug`).
+    """
+    logging.basicConfig(level=_log_level(), format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except PolragError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(2)
+
+
+def _one_line(message: str) -> str:
+    # Messages may quote a library's multi-line error (the hub's); the CLI promises one line.
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def _log_level() -> int:
+    # Read before the settings, so that their own errors can be shown at debug level too.
+    name = os.environ.get("POLRAG_LOG_LEVEL", "WARNING").strip().upper() or "WARNING"
+    level = logging.getLevelNamesMapping().get(name)
+    if level is None:
+        typer.echo(
+            f"error: POLRAG_LOG_LEVEL: unknown level {name.lower()!r}; use debug, info, warning or error",
+            err=True,
+        )
+        sys.exit(2)
+    return level
 
 
 def _library() -> Any:
@@ -220,17 +242,35 @@ def serve(
         typer.Option(help="Address to bind (default: 127.0.0.1, or 0.0.0.0 when POLRAG_API_KEYS is set)."),
     ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Log at debug level; a failed start shows its traceback.")
+    ] = False,
 ) -> None:
-    """Run the HTTP API (models load once at start-up)."""
+    """Run the HTTP API (models load once at start-up; a bad setting stops it with one line)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, load_services
+    from api.startup import listen_socket
     from rag.settings import load_settings
 
+    if debug:
+        logging.getLogger().setLevel(logging.DEBUG)
     settings = load_settings()
     log = logging.getLogger("polrag.api")
     if host is None:
         host = "0.0.0.0" if settings.api_key_list else "127.0.0.1"
+    # The port and the models are checked here, not in the app's lifespan: uvicorn would wrap
+    # a failure there in its own traceback and "Application startup failed".
+    listener = listen_socket(host, port)
+    try:
+        services = load_services(settings)
+    except KeyboardInterrupt:
+        listener.close()
+        typer.echo("interrupted while loading the models", err=True)
+        raise typer.Exit(130) from None
+    except BaseException:
+        listener.close()
+        raise
     if not settings.api_key_list:
         exposed = host not in ("127.0.0.1", "localhost", "::1")
         log.warning(
@@ -239,7 +279,13 @@ def serve(
             if exposed
             else f", so it listens on {host} only",
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    app_ = create_app(settings, services=services)
+    config = uvicorn.Config(app_, host=host, port=port, log_level="debug" if verbose else "info")
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:
+        raise typer.Exit(3)
 
 
 @documents_app.command("list")

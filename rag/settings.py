@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -161,6 +162,19 @@ class Settings(BaseSettings):
             raise ValueError("POLRAG_LLM_BASE_URL is required when POLRAG_LLM_BACKEND=openai")
         return self
 
+    @model_validator(mode="after")
+    def _server_urls(self) -> Settings:
+        # Every *_base_url names an OpenAI-compatible server; a typo there would otherwise only
+        # show as "cannot reach" at the first request. Empty means unset.
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name.endswith("_base_url") and value and not _is_http_url(value):
+                raise ValueError(
+                    f"POLRAG_{name.upper()}: {value!r} is not an http(s) URL; "
+                    "write it like http://localhost:8000/v1"
+                )
+        return self
+
     @property
     def api_key_list(self) -> list[str]:
         return [key.strip() for key in self.api_keys.split(",") if key.strip()]
@@ -170,6 +184,15 @@ class Settings(BaseSettings):
         if self.ingest_workers:
             return self.ingest_workers
         return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,76 @@
+"""Checks `polrag serve` makes before loading models, so a bad start ends in one clear line.
+
+Each raises a :class:`rag.errors.PolragError` naming the setting or option to change; the CLI
+prints it and exits non-zero (the traceback only with ``--debug`` or POLRAG_LOG_LEVEL=debug).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from pathlib import Path
+
+from rag.errors import CollectionError, ConfigError, ModelLoadError
+from rag.settings import Settings
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, bound before the slow start so a taken port fails at once.
+
+    uvicorn serves on it as is (``Server.run(sockets=[...])``), so nothing can take the port
+    between this check and the server's start.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: unknown address ({exc.strerror}); check --host"
+        ) from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        # As uvicorn does: a restart may bind while the last run's connections are in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: the port is in use by another program "
+                "(another polrag serve?); stop it or choose another with --port (make run PORT=...)"
+            ) from exc
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_index_dir(path: Path) -> None:
+    """The index folder exists (or is made) and can be read and written, before models load."""
+    where = f"the index folder {str(path)!r} (POLRAG_INDEX_DIR)"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise CollectionError(f"cannot use {where}: it is a file, not a folder") from exc
+    except OSError as exc:
+        raise CollectionError(f"cannot create {where}: {exc.strerror or exc}") from exc
+    if not path.is_dir():
+        raise CollectionError(f"cannot use {where}: it is not a folder")
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise CollectionError(
+            f"cannot use {where}: no permission to read and write it; fix its owner or mode, "
+            "or point POLRAG_INDEX_DIR at a folder of yours"
+        )
+
+
+def embedder_hint(settings: Settings, error: ModelLoadError) -> ModelLoadError:
+    """The embedder's load error with the two ways round it: a local folder or an embedding server."""
+    if getattr(settings, "embedding_backend", "sentence-transformers") != "sentence-transformers":
+        return error  # already a server: its own message says what is wrong with it
+    return ModelLoadError(
+        f"{error}; or set POLRAG_EMBEDDING_MODEL to a local folder holding the model, or use an "
+        "embedding server (POLRAG_EMBEDDING_BACKEND=openai, POLRAG_EMBEDDING_BASE_URL)"
+    )
