@@ -21,20 +21,13 @@ def listen_socket(host: str, port: int) -> socket.socket:
     uvicorn serves on it as is (``Server.run(sockets=[...])``), so nothing can take the port
     between this check and the server's start.
     """
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: unknown address ({exc.strerror}); check --host"
-        ) from exc
-    sock = socket.socket(family, kind, proto)
+    # The family as uvicorn picks it, so "localhost" binds 127.0.0.1 as it did before.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         # As uvicorn does: a restart may bind while the last run's connections are in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
+        sock.bind((host, port))
+    except OSError as exc:  # socket.gaierror too: a host name that does not resolve
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(

@@ -136,3 +136,12 @@ def test_an_unknown_log_level(tmp_path: Path) -> None:
         serve(tmp_path, POLRAG_LOG_LEVEL="gadatliwy"),
         "POLRAG_LOG_LEVEL: unknown level 'gadatliwy'; use debug, info, warning or error",
     )
+
+
+def test_an_address_not_on_this_machine(tmp_path: Path) -> None:
+    port = free_port()
+    # 203.0.113.0/24 is TEST-NET-3: documentation only, never an address of this machine.
+    assert_one_line(
+        serve(tmp_path, "--host", "203.0.113.7", port=port),
+        f"cannot listen on 203.0.113.7:{port}: Cannot assign requested address; check --host and --port",
+    )
