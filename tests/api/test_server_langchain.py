@@ -117,6 +117,8 @@ def test_stream_with_usage(keyed_server: str) -> None:
     usage = whole.usage_metadata
     assert usage is not None and usage["input_tokens"] > 0 and 0 < usage["output_tokens"] <= 6
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    # Greedy decoding: the streamed pieces add up to the answer the same request gets whole.
+    assert whole.content and whole.content == chat(keyed_server).invoke(QUESTION).content
 
 
 def test_a_wrong_key_is_refused_with_401(keyed_server: str) -> None:
