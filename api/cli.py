@@ -247,10 +247,8 @@ def serve(
     ] = False,
 ) -> None:
     """Run the HTTP API (models load once at start-up; a bad setting stops it with one line)."""
-    import uvicorn
-
     from api.app import create_app, load_services
-    from api.startup import listen_socket
+    from api.startup import listen_socket, serve_on
     from rag.settings import load_settings
 
     if debug:
@@ -281,10 +279,7 @@ def serve(
         )
     verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
     app_ = create_app(settings, services=services)
-    config = uvicorn.Config(app_, host=host, port=port, log_level="debug" if verbose else "info")
-    server = uvicorn.Server(config)
-    server.run(sockets=[listener])
-    if not server.started:
+    if not serve_on(app_, listener, host=host, port=port, log_level="debug" if verbose else "info"):
         raise typer.Exit(3)
 
 

@@ -7,9 +7,11 @@ prints it and exits non-zero (the traceback only with ``--debug`` or POLRAG_LOG_
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from rag.errors import CollectionError, ConfigError, ModelLoadError
 from rag.settings import Settings
@@ -67,3 +69,21 @@ def embedder_hint(settings: Settings, error: ModelLoadError) -> ModelLoadError:
         f"{error}; or set POLRAG_EMBEDDING_MODEL to a local folder holding the model, or use an "
         "embedding server (POLRAG_EMBEDDING_BACKEND=openai, POLRAG_EMBEDDING_BASE_URL)"
     )
+
+
+def serve_on(app: Any, listener: socket.socket, *, host: str, port: int, log_level: str) -> bool:
+    """Serve ``app`` with uvicorn on the bound ``listener`` until stopped; False if it never started."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn says where it listens only for sockets it bound itself
+                shown = f"[{host}]" if ":" in host else host
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+                )
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    server.run(sockets=[listener])
+    return bool(server.started)

@@ -60,6 +60,8 @@ def keyed_server(
                 time.sleep(0.5)
             else:
                 pytest.fail(f"polrag serve was not ready in 180 s:\n{log.read_text()}")
+            # serve binds its port itself before loading; it still says where it listens
+            assert f"Uvicorn running on http://127.0.0.1:{port}" in log.read_text()
             uploaded = httpx.post(
                 f"{base}/v1/documents",
                 files=[("files", (ODPADY.name, ODPADY.read_bytes(), "application/pdf"))],
