@@ -1,7 +1,8 @@
-"""Checks `polrag serve` makes before loading models, so a bad start ends in one clear line.
+"""How `polrag serve` starts: checks made before the models load, then uvicorn on the bound port.
 
-Each raises a :class:`rag.errors.PolragError` naming the setting or option to change; the CLI
-prints it and exits non-zero (the traceback only with ``--debug`` or POLRAG_LOG_LEVEL=debug).
+A bad start ends in one clear line: each check raises a :class:`rag.errors.PolragError` naming
+the setting or option to change; the CLI prints it and exits 2 (the traceback only with
+``--debug`` or POLRAG_LOG_LEVEL=debug).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise ConfigError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port"
         ) from exc
-    sock.set_inheritable(True)
     return sock
 
 
