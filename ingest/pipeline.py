@@ -249,7 +249,7 @@ def _prepare_all(
         max_workers=min(workers, len(todo)),
         mp_context=context,
         initializer=init_worker,
-        initargs=(embedder.model_name, params, max_bytes),
+        initargs=(embedder.token_counter(), params, max_bytes),
     ) as pool:
         # A bounded window of jobs: parsers that outrun the embedder must not pile parsed
         # documents up in memory (pool.map would submit the whole batch at once).

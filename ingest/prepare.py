@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 from ingest.chunking import ChunkingParams, TokenCounter, chunk_document
@@ -64,7 +63,8 @@ def prepare_file(
 
 
 # -- parser processes ------------------------------------------------------------
-# Each worker loads only the embedder's tokenizer (fast, small), never the model.
+# Each worker gets only the embedder's token counter (pickled: a tokenizer, or an estimate),
+# never the model.
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class _WorkerState:
 _worker: _WorkerState | None = None
 
 
-def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -> None:
+def init_worker(counter: TokenCounter, params: ChunkingParams, max_bytes: int) -> None:
     import os
     import signal
 
@@ -87,7 +87,7 @@ def init_worker(tokenizer_source: str, params: ChunkingParams, max_bytes: int) -
     # parser printing its own KeyboardInterrupt traceback only buries the one line that matters.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
-    _worker = _WorkerState(_counter(tokenizer_source), params, max_bytes)
+    _worker = _WorkerState(counter, params, max_bytes)
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
@@ -111,12 +111,3 @@ def prepare_in_worker(job: tuple[str, str]) -> PreparedDocument | FailedFile:
     assert _worker is not None, "init_worker runs first in every parser process"
     path, name = job
     return prepare_file(Path(path), name, _worker.counter, _worker.params, _worker.max_bytes)
-
-
-@lru_cache(maxsize=2)
-def _counter(tokenizer_source: str) -> TokenCounter:
-    from transformers import AutoTokenizer
-
-    from rag.embeddings import HFTokenCounter
-
-    return HFTokenCounter(AutoTokenizer.from_pretrained(tokenizer_source))

@@ -59,6 +59,12 @@ class Manifest:
                 f"collection {name!r} has format version {self.format_version}; "
                 f"this polrag reads up to {FORMAT_VERSION}: upgrade polrag"
             )
+        if self.embedding_model == other.embedding_model and self.dimension != other.dimension:
+            raise EmbeddingMismatch(  # same name, other vectors: a server now serves another model
+                f"collection {name!r} holds {self.dimension}-d vectors of {self.embedding_model!r}, "
+                f"but the embedder now gives {other.dimension}-d vectors under that name; "
+                "serve the model the collection was built with, or use another collection"
+            )
         if (self.embedding_model, self.dimension) != (other.embedding_model, other.dimension):
             raise EmbeddingMismatch(
                 f"collection {name!r} was built with embedding model {self.embedding_model!r} "

@@ -197,6 +197,13 @@ class HFTokenCounter:
             backend.no_truncation()
         self._backend = backend
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Parser processes receive the counter pickled: the Rust tokenizer alone travels (its
+        # JSON), so they need neither transformers nor the model's files.
+        if self._backend is not None:
+            return _counter_from_json, (self._backend.to_str(),)
+        return HFTokenCounter, (self.tokenizer,)
+
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
@@ -233,6 +240,15 @@ class HFTokenCounter:
             start = offsets[stop][0] if stop < len(offsets) else len(text)
             index = stop
         return [(a, b) for a, b in (_trim(text, a, b) for a, b in spans) if b > a]
+
+
+def _counter_from_json(tokenizer_json: str) -> HFTokenCounter:
+    from tokenizers import Tokenizer
+
+    counter = HFTokenCounter.__new__(HFTokenCounter)
+    counter.tokenizer = None
+    counter._backend = Tokenizer.from_str(tokenizer_json)
+    return counter
 
 
 def _pad_to_multiple(model: Any, multiple: int) -> None:

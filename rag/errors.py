@@ -70,3 +70,7 @@ class GenerationError(PolragError):
 
 class InvalidInput(PolragError):
     """A request is malformed: an empty question, a bad conversation turn."""
+
+
+class EmbeddingServerError(ModelLoadError):
+    """The embedding server is down, overloaded, or answers with something unusable."""

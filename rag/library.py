@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from rag.analysis import default_analyzer
 from rag.collection import Collection, Manifest, list_collections
 from rag.device import resolve_device
-from rag.embeddings import Embedder, reads_polish
+from rag.embedder import TextEmbedder, build_embedder
+from rag.embeddings import reads_polish
 from rag.reranker import Reranker
 from rag.retrieval import Mode, RetrievalConfig, Retriever
 from rag.settings import Settings
@@ -19,10 +20,10 @@ class Library:
     """Holds the embedder and every collection opened so far; load it once per process."""
 
     def __init__(
-        self, settings: Settings, embedder: Embedder | None = None, reranker: Reranker | None = None
+        self, settings: Settings, embedder: TextEmbedder | None = None, reranker: Reranker | None = None
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder.from_settings(settings)
+        self.embedder = embedder or build_embedder(settings)
         self.retriever = Retriever(
             self.embedder,
             default_analyzer(),

@@ -9,7 +9,7 @@ from typing import Literal, get_args
 
 from rag.analysis import PolishAnalyzer
 from rag.collection import Collection
-from rag.embeddings import Embedder
+from rag.embedder import TextEmbedder
 from rag.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from rag.reranker import Reranker
 from rag.types import Hit
@@ -39,7 +39,7 @@ class Retriever:
 
     def __init__(
         self,
-        embedder: Embedder,
+        embedder: TextEmbedder,
         analyzer: PolishAnalyzer,
         *,
         reranker: Reranker | None = None,

