@@ -189,3 +189,31 @@ def test_token_estimate_reserves_room_for_specials_and_prefixes(server: FakeEmbe
     assert client_side.max_passage_tokens == 512 - 2 - 3  # "passage: " is 9 characters: 3 tokens
     field = client(server.url, max_tokens=512, input_type="field")
     assert field.max_passage_tokens == 512 - 2 - 4
+
+
+def test_server_outage_mid_ingest_keeps_what_was_stored(tmp_path: Path, server: FakeEmbeddingServer) -> None:
+    from ingest.pipeline import ingest_paths
+    from rag.library import Library
+
+    first, second = tmp_path / "pierwszy.txt", tmp_path / "drugi.txt"
+    first.write_text("Plan urządzenia lasu sporządza się na 10 lat.", "utf-8")
+    second.write_text("Żółw błotny jest gatunkiem chronionym.", "utf-8")
+    settings = load_settings(index_dir=tmp_path / "indexes", embedding_model="fake-e5", device="cpu")
+    library = Library(settings, embedder=client(server.url, retries=1))
+    try:
+        assert ingest_paths(library, [first], workers=0).chunks == 1
+        server.status_always = 503
+        with pytest.raises(EmbeddingServerError, match="unavailable after 2 attempts: HTTP 503"):
+            ingest_paths(library, [second], workers=0)
+    finally:
+        library.close()
+    server.status_always = None
+    reopened = Library(settings, embedder=client(server.url))
+    try:
+        collection = reopened.collection()
+        assert [doc.file_name for doc in collection.documents()] == ["pierwszy.txt"]
+        assert len(collection) == 1
+        hits = reopened.search("plan urządzenia lasu", k=1, mode="lexical")
+        assert hits[0].file_name == "pierwszy.txt"
+    finally:
+        reopened.close()
