@@ -217,3 +217,21 @@ def test_server_outage_mid_ingest_keeps_what_was_stored(tmp_path: Path, server: 
         assert hits[0].file_name == "pierwszy.txt"
     finally:
         reopened.close()
+
+
+def test_named_tokenizer_counts_chunks_exactly(server: FakeEmbeddingServer, minilm_path: str) -> None:
+    from rag.embeddings import HFTokenCounter
+
+    embedder = client(server.url, tokenizer=minilm_path, max_tokens=256)
+    counter = embedder.token_counter()
+    assert isinstance(counter, HFTokenCounter)
+    assert counter.count(["passage: "]) == [2]  # WordPiece: "passage", ":"
+    assert embedder.max_passage_tokens == 256 - 2 - 2  # [CLS], [SEP] and the prefix
+
+
+def test_missing_tokenizer_is_a_clear_error(server: FakeEmbeddingServer, tmp_path: Path) -> None:
+    from rag.errors import ModelLoadError
+
+    embedder = client(server.url, tokenizer=str(tmp_path / "no-such-tokenizer"))
+    with pytest.raises(ModelLoadError, match="POLRAG_EMBEDDING_TOKENIZER"):
+        embedder.token_counter()
