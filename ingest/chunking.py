@@ -5,23 +5,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from ingest.legal import HeadingTracker, starts_block, starts_unit
 from ingest.sentences import split_sentences
+from rag.embedder import TokenCounter  # what chunking needs of a tokenizer
 from rag.types import Chunk, Page
-
-
-class TokenCounter(Protocol):
-    """What chunking needs of a tokenizer."""
-
-    def count(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text, without special tokens."""
-        ...
-
-    def split(self, text: str, max_tokens: int) -> list[tuple[int, int]]:
-        """Character spans of consecutive pieces of ``text``, each at most ``max_tokens``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
