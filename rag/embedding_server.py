@@ -256,7 +256,9 @@ class OpenAIEmbedder:
                 last = f"HTTP {response.status_code} {_server_message(response)}".rstrip()
                 delay = max(delay, min(MAX_BACKOFF_S, _retry_after(response)))
             if attempt < self.retries:
-                log.warning("%s: %s; retrying in %.1f s", self.where, last, delay)
+                # Not a warning: a retry that then succeeds is routine, and one that fails ends
+                # in the one-line error; POLRAG_LOG_LEVEL=info shows each.
+                log.info("%s: %s; retrying in %.1f s", self.where, last, delay)
                 time.sleep(delay)
         tries = f"{self.retries + 1} attempts" if self.retries else "1 attempt"
         raise EmbeddingServerError(

