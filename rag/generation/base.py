@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rag.control_tokens import neutralise
 from rag.prompt import Message
 from rag.types import Usage
 
@@ -49,6 +50,16 @@ class TextStream:
     def text(self) -> str:
         """Read the whole stream and return the answer."""
         return "".join(self)
+
+
+def neutralise_messages(messages: list[Message], tokens: Sequence[str]) -> list[Message]:
+    """``messages`` with the model's control tokens broken in every content.
+
+    Every backend renders and sends only what passes through here: passages, their file
+    names and headings, the question and the history all come from documents or users, and
+    only the chat template may open or close a turn.
+    """
+    return [{"role": m["role"], "content": neutralise(m["content"], tokens)} for m in messages]
 
 
 def render_chat(tokenizer: Any, messages: list[Message]) -> str:
