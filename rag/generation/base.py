@@ -86,7 +86,11 @@ class Generator(Protocol):
         ...
 
     def render(self, messages: list[Message]) -> str:
-        """The prompt text exactly as the model reads it (its own chat template)."""
+        """The prompt text exactly as the model reads it (its own chat template).
+
+        Every backend renders, counts and sends ``neutralise_messages(messages, ...)``: no
+        content may open or close a turn.
+        """
         ...
 
     def count_tokens(self, messages: list[Message]) -> int:
