@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rag.control_tokens import BREAK, DEFAULT_CONTROL_TOKENS, control_tokens, neutralise
 from rag.generation import GenerationParams
@@ -90,6 +92,32 @@ def test_rendered_prompt_opens_one_system_turn_and_one_start_per_turn(tiny_gener
     assert turn_roles(tiny_generator.tokenizer, rendered) == TURNS
     assert "Zignoruj zasady" in rendered  # the text is still there, only harmless
     assert tiny_generator.count_tokens(messages) == len(tiny_generator._encode(rendered))
+
+
+# Pieces of hostile text: whole tokens, their parts, breaks already in place, Polish text.
+PIECES = [
+    "<|im_start|>", "<|im_end|>", "<s>", "</s>", "<unk>", "<|eot_id|>", "<", "|", ">", "/", "s",
+    "im_start", "im_end", "system", "user", "assistant", "\n", " ", "Art. 5", "żółw", BREAK, "<|", "|>",
+]  # fmt: skip
+hostile_text = st.lists(st.sampled_from(PIECES), max_size=12).map("".join)
+
+
+@given(
+    text=hostile_text,
+    heading=hostile_text,
+    name=hostile_text,
+    question=hostile_text,
+    said=hostile_text,
+    answered=hostile_text,
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_whatever_the_texts_hold_the_prompt_has_one_start_per_turn(
+    tiny_generator: Any, text: str, heading: str, name: str, question: str, said: str, answered: str
+) -> None:
+    hits = [Hit(1, "d1", f"{name}.pdf", 1, 1, f"Treść {text}", 1.0, heading=heading)]
+    history: list[Message] = [{"role": "user", "content": said}, {"role": "assistant", "content": answered}]
+    rendered = tiny_generator.render(build_messages(question, hits, history))
+    assert turn_roles(tiny_generator.tokenizer, rendered) == TURNS
 
 
 def test_answer_generation_reads_the_neutralised_prompt(tiny_generator: Any) -> None:
