@@ -66,6 +66,15 @@ def test_plain_text_is_left_alone_and_neutralising_is_idempotent() -> None:
     assert neutralise(once) == once
 
 
+@given(text=st.lists(st.sampled_from(["<|im_start|>", "<s>", "</s>", "<", "|", ">", "s", BREAK]), max_size=9))
+@settings(max_examples=300, deadline=None, database=None)
+def test_neutralising_any_text_leaves_no_token_adds_only_breaks_and_is_stable(text: list[str]) -> None:
+    raw = "".join(text)
+    safe = neutralise(raw)
+    assert not any(token in safe for token in DEFAULT_CONTROL_TOKENS)
+    assert safe.replace(BREAK, "") == raw.replace(BREAK, "") and neutralise(safe) == safe
+
+
 def test_tokens_of_the_tokenizer_are_added_to_the_defaults(tiny_llm_path: str) -> None:
     from transformers import AutoTokenizer
 
