@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ingest.legal import starts_block, starts_unit
+from rag.control_tokens import neutralise
 from rag.types import Page
 
 # PDFium reports a typesetter's soft hyphen as U+FFFE and drops the line break after it.
@@ -42,6 +43,9 @@ def clean_pages(pages: Sequence[Page], *, reflow: bool = False) -> list[Page]:
     finished = [_finish(text) for text in texts]
     if reflow:
         finished = [reflow_lines(text) for text in finished]
+    # Last, once the text is final: joining hyphenated lines can complete a control token,
+    # and the invisible-character pass would strip the break that neutralising inserts.
+    finished = [neutralise(text) for text in finished]
     return [Page(page.number, text) for page, text in zip(pages, finished, strict=True)]
 
 
@@ -64,7 +68,7 @@ def reflow_lines(text: str) -> str:
 
 def clean_text(text: str) -> str:
     """Clean one stretch of text (no header detection: that needs several pages)."""
-    return _finish(_normalise(text))
+    return neutralise(_finish(_normalise(text)))
 
 
 def _normalise(text: str) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from rag.analysis import PolishAnalyzer
 from rag.collection import Collection
+from rag.control_tokens import neutralise
 from rag.embedder import TextEmbedder
 from rag.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from rag.reranker import Reranker
@@ -95,10 +96,19 @@ class Retriever:
         if self.reranker is not None and candidates:
             top = self.reranker.rerank(question, candidates[: self.config.rerank_top])
             candidates = top + candidates[self.config.rerank_top :]
-        return drop_near_duplicates(candidates, threshold=self.config.duplicate_threshold, limit=k)
+        hits = drop_near_duplicates(candidates, threshold=self.config.duplicate_threshold, limit=k)
+        return [_without_control_tokens(hit) for hit in hits]
 
     def _dense(
         self, question: str, collection: Collection, pool: int, document_ids: Sequence[str] | None
     ) -> list[Hit]:
         vector = self.embedder.encode_queries([question])
         return collection.search(vector, pool, document_ids=document_ids)[0]
+
+
+def _without_control_tokens(hit: Hit) -> Hit:
+    # Ingest neutralises page text; chunks stored before it did may still hold control tokens.
+    text, heading = neutralise(hit.text), neutralise(hit.heading)
+    if text is hit.text and heading is hit.heading:
+        return hit
+    return replace(hit, text=text, heading=heading)

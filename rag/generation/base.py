@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rag.control_tokens import neutralise
 from rag.prompt import Message
 from rag.types import Usage
 
@@ -51,6 +52,16 @@ class TextStream:
         return "".join(self)
 
 
+def neutralise_messages(messages: list[Message], tokens: Sequence[str]) -> list[Message]:
+    """``messages`` with the model's control tokens broken in every content.
+
+    Every backend renders and sends only what passes through here: passages, their file
+    names and headings, the question and the history all come from documents or users, and
+    only the chat template may open or close a turn.
+    """
+    return [{"role": m["role"], "content": neutralise(m["content"], tokens)} for m in messages]
+
+
 def render_chat(tokenizer: Any, messages: list[Message]) -> str:
     """The prompt exactly as the model reads it: its own chat template, open for its answer."""
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
@@ -75,7 +86,11 @@ class Generator(Protocol):
         ...
 
     def render(self, messages: list[Message]) -> str:
-        """The prompt text exactly as the model reads it (its own chat template)."""
+        """The prompt text exactly as the model reads it (its own chat template).
+
+        Every backend renders, counts and sends ``neutralise_messages(messages, ...)``: no
+        content may open or close a turn.
+        """
         ...
 
     def count_tokens(self, messages: list[Message]) -> int:

@@ -9,9 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rag.control_tokens import control_tokens
 from rag.device import resolve_device
 from rag.errors import GenerationError, ModelLoadError
-from rag.generation.base import GenerationParams, TextStream, encode_text, render_chat
+from rag.generation.base import (
+    GenerationParams,
+    TextStream,
+    encode_text,
+    neutralise_messages,
+    render_chat,
+)
 from rag.prompt import Message
 from rag.settings import Settings
 from rag.types import Usage
@@ -49,6 +56,7 @@ class TransformersGenerator:
             raise ModelLoadError(f"{model} has no chat template: polrag needs an instruct (chat) model")
         self.context_tokens = context_tokens or _context_length(self.config, self.tokenizer)
         self.stop_ids = _stop_ids(self.tokenizer)
+        self.control_tokens = control_tokens(self.tokenizer)
         self._model: Any = None
         self._load_lock = threading.Lock()
         # One generation at a time: the model's buffers and caches are not safe to share.
@@ -64,7 +72,7 @@ class TransformersGenerator:
         )
 
     def render(self, messages: list[Message]) -> str:
-        return render_chat(self.tokenizer, messages)
+        return render_chat(self.tokenizer, neutralise_messages(messages, self.control_tokens))
 
     def count_tokens(self, messages: list[Message]) -> int:
         return len(self._encode(self.render(messages)))

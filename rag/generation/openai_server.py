@@ -8,8 +8,15 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from rag.control_tokens import control_tokens
 from rag.errors import ConfigError, GenerationError, ModelLoadError
-from rag.generation.base import GenerationParams, TextStream, encode_text, render_chat
+from rag.generation.base import (
+    GenerationParams,
+    TextStream,
+    encode_text,
+    neutralise_messages,
+    render_chat,
+)
 from rag.prompt import Message
 from rag.settings import Settings
 from rag.types import Usage
@@ -46,6 +53,9 @@ class OpenAIGenerator:
             base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=1
         )
         self._tokenizer = _load_tokenizer(tokenizer or model)
+        # The server tokenises what it renders, special tokens included: without its tokenizer
+        # here, the ChatML and sentencepiece ones and any <|name|> are broken.
+        self.control_tokens = control_tokens(self._tokenizer)
         self._context_setting = context_tokens
         self.context_tokens = context_tokens or DEFAULT_CONTEXT
 
@@ -61,6 +71,7 @@ class OpenAIGenerator:
         )
 
     def render(self, messages: list[Message]) -> str:
+        messages = neutralise_messages(messages, self.control_tokens)
         if self._tokenizer is not None:
             return render_chat(self._tokenizer, messages)
         # No local tokenizer: show what is sent; the server renders it with its own template.
@@ -69,7 +80,7 @@ class OpenAIGenerator:
     def count_tokens(self, messages: list[Message]) -> int:
         if self._tokenizer is not None:
             return len(encode_text(self._tokenizer, self.render(messages)))
-        chars = sum(len(m["content"]) + 16 for m in messages)
+        chars = sum(len(m["content"]) + 16 for m in neutralise_messages(messages, self.control_tokens))
         return math.ceil(chars / CHARS_PER_TOKEN)
 
     def warm_up(self) -> None:
@@ -109,7 +120,7 @@ class OpenAIGenerator:
         finish: str | None = None
         request: dict[str, Any] = {
             "model": self.model_name,
-            "messages": messages,
+            "messages": neutralise_messages(messages, self.control_tokens),
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
         }

@@ -116,7 +116,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_errors_are_one_clear_line_with_exit_code_2(settings) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_one_clear_line_with_exit_code_2(settings, library) -> None:  # type: ignore[no-untyped-def]
     bad = cli("search", "las", env={"POLRAG_CHUNK_TOKENS": "100", "POLRAG_CHUNK_OVERLAP_TOKENS": "100"})
     assert bad.returncode == 2
     assert "POLRAG_CHUNK_OVERLAP_TOKENS (100) must be smaller than POLRAG_CHUNK_TOKENS (100)" in bad.stderr
@@ -125,5 +125,9 @@ def test_errors_are_one_clear_line_with_exit_code_2(settings) -> None:  # type: 
     missing = cli("documents", "list", "--collection", "brak", env={})
     assert missing.returncode == 2 and "collection 'brak' does not exist" in missing.stderr
 
+    # A missing document in a collection that exists (not a missing collection).
+    library.collection(create=True)
     unknown = cli("documents", "delete", "nieistnieje", env={})
-    assert unknown.returncode == 2 or "does not exist" in unknown.stderr
+    assert unknown.returncode == 2, unknown.stderr
+    assert "no document with id 'nieistnieje' in collection 'default'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

@@ -124,10 +124,14 @@ def test_search(client: TestClient, acts: dict[str, str]) -> None:
     hits = response.json()["hits"]
     assert hits and hits[0]["document"] == ODPADY.name
     assert set(hits[0]) == {"document", "document_id", "page", "text", "score", "chunk_id"}
-    filtered = client.post(
-        "/v1/search", json={"query": "odpady", "mode": "lexical", "document_ids": [acts[PODATEK.name]]}
-    )
-    assert {h["document"] for h in filtered.json()["hits"]} <= {PODATEK.name}
+    # Words of both acts: unfiltered the waste act comes first, filtered only the tax act is left.
+    query = "rozporządzenie ministra w sprawie odpadów"
+    for mode in ("lexical", "dense", "hybrid"):
+        everything = client.post("/v1/search", json={"query": query, "mode": mode}).json()["hits"]
+        assert everything[0]["document"] == ODPADY.name, mode
+        body = {"query": query, "mode": mode, "document_ids": [acts[PODATEK.name]]}
+        filtered = client.post("/v1/search", json=body).json()["hits"]
+        assert filtered and {h["document"] for h in filtered} == {PODATEK.name}, mode
 
 
 @pytest.mark.parametrize(

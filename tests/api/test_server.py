@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -125,5 +124,10 @@ def test_the_openai_client_works_unchanged(server: str) -> None:
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert finals and json.dumps((finals[0].model_extra or {}).get("passages"))
-    assert chunks[-1].usage is not None and text is not None
+    assert len(finals) == 1
+    passages = (finals[0].model_extra or {}).get("passages") or []
+    assert passages and passages[0]["document"] == ODPADY.name
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    # Greedy decoding: the streamed pieces add up to the answer the same request gets whole.
+    whole = client.chat.completions.create(model="polrag", messages=[{"role": "user", "content": QUESTION}])
+    assert text.strip() and text.strip() == whole.choices[0].message.content

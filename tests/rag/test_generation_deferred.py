@@ -7,6 +7,7 @@ import pytest
 from rag.errors import ModelLoadError
 from rag.generation import GenerationParams
 from rag.generation.deferred import DeferredGenerator
+from rag.prompt import Message
 
 
 def test_retries_until_the_model_loads(tiny_generator) -> None:  # type: ignore[no-untyped-def]
@@ -24,10 +25,13 @@ def test_retries_until_the_model_loads(tiny_generator) -> None:  # type: ignore[
         deferred.count_tokens([{"role": "user", "content": "x"}])
     assert deferred.count_tokens([{"role": "user", "content": "x"}]) > 0
     assert deferred.ready and deferred.context_tokens == tiny_generator.context_tokens
-    assert (
-        deferred.stream([{"role": "user", "content": "x"}], GenerationParams(max_new_tokens=2)).text()
-        is not None
-    )
+    chat: list[Message] = [{"role": "user", "content": "Kto zatwierdza plan?"}]
+    stream = deferred.stream(chat, GenerationParams(max_new_tokens=2))
+    answer = stream.text()
+    assert stream.usage.completion_tokens in (1, 2)
+    assert stream.usage.prompt_tokens == deferred.count_tokens(chat)
+    # The loaded model answers: greedy decoding gives what it gives when asked directly.
+    assert answer == tiny_generator.stream(chat, GenerationParams(max_new_tokens=2)).text()
     assert len(attempts) == 2
 
 

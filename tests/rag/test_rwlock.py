@@ -10,19 +10,22 @@ from rag.rwlock import ReadWriteLock
 
 def test_readers_share_and_a_writer_waits_for_them() -> None:
     lock = ReadWriteLock()
-    inside = threading.Barrier(3, timeout=5)
+    all_inside = threading.Event()
+    # The three readers meet inside the lock: all of them hold it at once, or this times out.
+    inside = threading.Barrier(3, action=all_inside.set, timeout=5)
+    release = threading.Event()
     order: list[str] = []
 
     def reader() -> None:
         with lock.read():
-            inside.wait()  # all three readers hold the lock at once, or this times out
-            time.sleep(0.05)
+            inside.wait()
+            release.wait(timeout=5)
             order.append("read")
 
-    readers = [threading.Thread(target=reader) for _ in range(2)]
+    readers = [threading.Thread(target=reader) for _ in range(3)]
     for thread in readers:
         thread.start()
-    inside.wait()
+    assert all_inside.wait(timeout=5)
 
     def writer() -> None:
         with lock.write():
@@ -30,9 +33,12 @@ def test_readers_share_and_a_writer_waits_for_them() -> None:
 
     writing = threading.Thread(target=writer)
     writing.start()
+    writing.join(timeout=0.2)
+    assert writing.is_alive() and order == []  # the writer waits while the readers hold the lock
+    release.set()
     for thread in [*readers, writing]:
         thread.join(timeout=5)
-    assert order == ["read", "read", "write"]
+    assert order == ["read", "read", "read", "write"]
 
 
 def test_writer_reenters_and_reads_its_own_state() -> None:
