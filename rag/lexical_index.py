@@ -2,31 +2,46 @@
 
 SQLite keeps each chunk's terms durably (table ``chunk_terms``); this index is derived
 from it like the FAISS file is from the vectors: saved atomically, caught up from the
-catalogue when it lags. New chunks land in small segments that are merged as they grow,
-so adding a document never rebuilds the whole index. A term's postings are one column
-of a CSC matrix (documents x terms), so a query reads only the columns of its terms.
+catalogue when it lags. A term's postings are one column of a CSC matrix (documents x
+terms), so a query reads only the columns of its terms.
+
+Readers never change anything: the index is an immutable :class:`_State` behind one
+attribute. A writer builds the next state aside (the new chunks become a small segment,
+small segments are merged as they grow) and publishes it with one assignment, so a search
+sees a write entirely or not at all and never waits for one.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
+from rag.files import fsync_dir
+
+log = logging.getLogger(__name__)
+
 K1 = 1.2
 B = 0.75
 HEADING = "h:"  # heading terms share the vocabulary under a prefix
-MAX_SEGMENTS = 6
-SEAL_EVERY = 20_000  # pending chunks become a segment at this count, or at the next search
+MAX_SEGMENTS = 8
+MERGE_FACTOR = 4  # a segment is merged into the one before it until that one is 4x larger
+FILE = "lexical.npz"
+FILE_VERSION = 1
+
+Row = tuple[int, Sequence[str], Sequence[str]]  # chunk id, terms, heading terms
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Segment:
     chunk_ids: np.ndarray  # int64, one per row
     lengths: np.ndarray  # float32 document lengths in terms
@@ -41,59 +56,98 @@ class _Segment:
 
 _EMPTY_ROWS = np.zeros(0, np.int32)
 _EMPTY_TF = np.zeros(0, np.float32)
+_NO_IDS = np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """One published version of the index; nothing in it is changed after publication."""
+
+    segments: tuple[_Segment, ...]
+    deleted: np.ndarray  # sorted ids still in a segment but removed
+    df: np.ndarray  # per term id below ``len(df)``: rows holding it (deleted rows included)
+    live: int
+    total_length: float  # of live rows
+
+    @property
+    def width(self) -> int:
+        return len(self.df)
+
+
+_EMPTY_STATE = _State((), _NO_IDS, np.zeros(0, np.int64), 0, 0.0)
 
 
 class LexicalIndex:
-    """BM25 (k1=1.2, b=0.75) over chunk terms, with a separately weighted heading field."""
+    """BM25 (k1=1.2, b=0.75) over chunk terms, with a separately weighted heading field.
+
+    Searches may run in any number of threads at once; writes (``add``, ``update``,
+    ``remove``, ``save``) are serialised by the index itself and never block a search.
+    """
 
     def __init__(self) -> None:
+        # Append-only; a state ignores term ids at or past its own width (added after it).
         self.vocabulary: dict[str, int] = {}
-        self._segments: list[_Segment] = []
-        # (chunk id, term ids, counts, length): ids at once, so pending chunks stay small.
-        self._pending: list[tuple[int, np.ndarray, np.ndarray, int]] = []
-        self._deleted: set[int] = set()
-        self._live = 0
-        self._total_length = 0.0
-        self._df = np.zeros(0, np.int64)
+        self._state = _EMPTY_STATE
+        self._write = threading.Lock()
 
     def __len__(self) -> int:
-        return self._live + len(self._pending)
+        return self._state.live
 
     def chunk_ids(self) -> np.ndarray:
-        self._seal()
-        parts = [s.chunk_ids for s in self._segments]
-        ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        return ids[~np.isin(ids, np.fromiter(self._deleted, np.int64))] if self._deleted else ids
+        return _live_ids(self._state)
+
+    # -- writing -------------------------------------------------------------------
 
     def add(self, chunk_id: int, terms: Sequence[str], heading_terms: Sequence[str] = ()) -> None:
-        vocabulary = self.vocabulary
-        counted = Counter(vocabulary.setdefault(term, len(vocabulary)) for term in terms)
-        counted.update(vocabulary.setdefault(HEADING + term, len(vocabulary)) for term in heading_terms)
-        self._pending.append(
-            (
-                chunk_id,
-                np.fromiter(counted.keys(), np.int32, len(counted)),
-                np.fromiter(counted.values(), np.float32, len(counted)),
-                len(terms),
-            )
-        )
-        if len(self._pending) >= SEAL_EVERY:
-            self._seal()
+        self.update(added=[(chunk_id, terms, heading_terms)])
 
     def add_many(self, rows: Iterable[tuple[int, str, str]]) -> None:
         """Rows of (chunk id, terms, heading terms) as stored in the catalogue."""
-        for chunk_id, terms, heading in rows:
-            self.add(chunk_id, terms.split(), heading.split())
+        self.update(added=((chunk_id, terms.split(), heading.split()) for chunk_id, terms, heading in rows))
 
     def remove(self, chunk_ids: Iterable[int]) -> None:
-        self._seal()
-        present = set(self.chunk_ids().tolist())
-        for chunk_id in chunk_ids:
-            if chunk_id in present and chunk_id not in self._deleted:
-                self._deleted.add(int(chunk_id))
-                self._live -= 1
-        if self._deleted and len(self._deleted) > 0.2 * max(self._live, 1):
-            self._merge(force=True)
+        self.update(removed=chunk_ids)
+
+    def update(self, *, removed: Iterable[int] = (), added: Iterable[Row] = ()) -> None:
+        """Remove ``removed`` and add ``added`` as one change: a search sees both or neither."""
+        with self._write:
+            state = _without(self._state, np.fromiter(removed, np.int64))
+            state = self._with(state, added)
+            if len(state.deleted) > 0.2 * max(state.live, 1):
+                state = _merge_all(state, len(self.vocabulary))
+            self._state = state
+
+    def _with(self, state: _State, rows: Iterable[Row]) -> _State:
+        vocabulary = self.vocabulary
+        ids, lengths, columns, counts = [], [], [], []
+        for chunk_id, terms, heading_terms in rows:
+            counted = Counter(vocabulary.setdefault(term, len(vocabulary)) for term in terms)
+            counted.update(vocabulary.setdefault(HEADING + term, len(vocabulary)) for term in heading_terms)
+            ids.append(chunk_id)
+            lengths.append(len(terms))
+            columns.append(np.fromiter(counted.keys(), np.int32, len(counted)))
+            counts.append(np.fromiter(counted.values(), np.float32, len(counted)))
+        width = len(vocabulary)
+        if not ids:
+            return state
+        rows_of = np.repeat(np.arange(len(ids), dtype=np.int32), [len(c) for c in columns])
+        postings = sparse.csc_matrix(
+            (np.concatenate(counts), (rows_of, np.concatenate(columns))), shape=(len(ids), width)
+        )
+        segment = _Segment(np.asarray(ids, np.int64), np.asarray(lengths, np.float32), postings)
+        df = np.zeros(width, np.int64)
+        df[: state.width] = state.df
+        df += np.diff(postings.indptr)
+        segments = _merge_tail([*state.segments, segment], width)
+        return _State(
+            tuple(segments),
+            state.deleted,
+            df,
+            state.live + len(ids),
+            state.total_length + float(segment.lengths.sum()),
+        )
+
+    # -- reading -------------------------------------------------------------------
 
     def search(
         self,
@@ -105,32 +159,35 @@ class LexicalIndex:
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Chunk ids and BM25 scores of the ``k`` best chunks for ``terms``, best first."""
-        self._seal()
-        if not terms or not self._segments or k < 1:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        state = self._state  # one read: the whole search uses this version
+        nothing = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if not terms or not state.segments or k < 1:
+            return nothing
         weighted: list[tuple[int, float]] = []
         for term in dict.fromkeys(terms):
-            if not headings_only and (tid := self.vocabulary.get(term)) is not None:
+            if not headings_only and (tid := self.vocabulary.get(term)) is not None and tid < state.width:
                 weighted.append((tid, 1.0))
-            if heading_weight and (tid := self.vocabulary.get(HEADING + term)) is not None:
+            tid = self.vocabulary.get(HEADING + term)
+            if heading_weight and tid is not None and tid < state.width:
                 weighted.append((tid, heading_weight))
         if not weighted:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        average = self._total_length / max(self._live, 1)
+            return nothing
+        average = state.total_length / max(state.live, 1)
         found_ids, found_scores = [], []
-        for segment in self._segments:
+        for segment in state.segments:
             norm = K1 * (1 - B + B * segment.lengths / average)
             scores = np.zeros(len(segment.chunk_ids), np.float32)
             for tid, weight in weighted:
                 rows, tf = segment.column(tid)
                 if len(rows):
-                    idf = np.log1p((self._live - self._df[tid] + 0.5) / (self._df[tid] + 0.5))
+                    df = state.df[tid]
+                    idf = np.log1p((state.live - df + 0.5) / (df + 0.5))
                     scores[rows] += weight * idf * tf * (K1 + 1) / (tf + norm[rows])
             hit = np.flatnonzero(scores)
             if allowed is not None:
                 hit = hit[np.isin(segment.chunk_ids[hit], allowed)]
-            if self._deleted:
-                hit = hit[~np.isin(segment.chunk_ids[hit], np.fromiter(self._deleted, np.int64))]
+            if len(state.deleted):
+                hit = hit[~np.isin(segment.chunk_ids[hit], state.deleted)]
             if len(hit) > k:
                 hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
             found_ids.append(segment.chunk_ids[hit])
@@ -141,95 +198,154 @@ class LexicalIndex:
 
     # -- persistence ---------------------------------------------------------------
 
-    def save(self, folder: Path, generation: int) -> None:
-        """Write one merged segment atomically (npz + vocabulary), tagged with ``generation``."""
-        self._merge(force=True)
-        segment = self._segments[0] if self._segments else _empty_segment(len(self.vocabulary))
-        tmp = folder / f".lexical.{os.getpid()}.tmp.npz"
-        np.savez(
-            tmp,
-            chunk_ids=segment.chunk_ids,
-            lengths=segment.lengths,
-            indptr=segment.postings.indptr,
-            indices=segment.postings.indices,
-            data=segment.postings.data,
-            shape=np.array(segment.postings.shape),
-            generation=np.array(generation),
-            vocabulary=np.array(json.dumps(list(self.vocabulary), ensure_ascii=False)),
-        )
-        os.replace(tmp, folder / "lexical.npz")
+    def save(self, folder: Path, generation: int, *, tag: str = "") -> None:
+        """Write one merged segment durably and atomically (npz + vocabulary), marked with the
+        catalogue ``generation`` and ``tag`` (what made the terms); searches go on meanwhile."""
+        with self._write:
+            state = _merge_all(self._state, len(self.vocabulary))
+            self._state = state  # the same chunks in one segment: searches get faster
+            segment = state.segments[0]
+            vocabulary = list(itertools.islice(self.vocabulary, state.width))
+        tmp = folder / f".{FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "wb") as handle:
+            np.savez(
+                handle,
+                version=np.array(FILE_VERSION),
+                chunk_ids=segment.chunk_ids,
+                lengths=segment.lengths,
+                indptr=segment.postings.indptr,
+                indices=segment.postings.indices,
+                data=segment.postings.data,
+                shape=np.array(segment.postings.shape),
+                generation=np.array(generation),
+                tag=np.array(tag),
+                vocabulary=np.array(json.dumps(vocabulary, ensure_ascii=False)),
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, folder / FILE)
+        fsync_dir(folder)
 
     @classmethod
-    def load(cls, folder: Path) -> tuple[LexicalIndex, int | None]:
-        """The saved index and its generation; an empty index and None when there is none."""
+    def load(cls, folder: Path, *, tag: str = "") -> tuple[LexicalIndex, int | None]:
+        """The saved index and its generation; an empty index and None when there is none
+        or it cannot be trusted: unreadable, inconsistent, of a later version or with terms
+        made otherwise than ``tag`` says (then one warning: the caller rebuilds it)."""
         index = cls()
+        path = folder / FILE
+        if not path.exists():
+            return index, None
         try:
-            with np.load(folder / "lexical.npz") as data:
-                vocabulary = json.loads(str(data["vocabulary"]))
-                postings = sparse.csc_matrix(
-                    (data["data"], data["indices"], data["indptr"]), shape=tuple(data["shape"])
-                )
-                segment = _Segment(data["chunk_ids"], data["lengths"], postings)
-                generation = int(data["generation"])
-        except (OSError, ValueError, KeyError):
+            vocabulary, segment, generation = _read(path, tag)
+        # A derived file may be damaged in any way (zipfile, numpy, json and scipy each raise
+        # their own errors); whatever it is, the catalogue rebuilds it.
+        except Exception as exc:  # noqa: BLE001
+            log.warning("BM25 file %s unreadable (%s); it will be rebuilt from the catalogue", path, exc)
             return index, None
         index.vocabulary = {term: i for i, term in enumerate(vocabulary)}
-        index._install([segment])
+        live = len(segment.chunk_ids)
+        df = np.diff(segment.postings.indptr).astype(np.int64)
+        index._state = _State((segment,), _NO_IDS, df, live, float(segment.lengths.sum()))
         return index, generation
 
-    # -- internals -----------------------------------------------------------------
 
-    def _seal(self) -> None:
-        """Turn pending additions into a segment; merge when segments pile up."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        sizes = np.fromiter((len(cols) for _, cols, _, _ in pending), np.int64, len(pending))
-        rows = np.repeat(np.arange(len(pending), dtype=np.int32), sizes)
-        cols = np.concatenate([cols for _, cols, _, _ in pending])
-        counts = np.concatenate([counts for _, _, counts, _ in pending])
-        postings = sparse.csc_matrix((counts, (rows, cols)), shape=(len(pending), len(self.vocabulary)))
-        ids = np.fromiter((chunk_id for chunk_id, _, _, _ in pending), np.int64, len(pending))
-        lengths = np.fromiter((length for _, _, _, length in pending), np.float32, len(pending))
-        self._install([*self._segments, _Segment(ids, lengths, postings)])
-        self._merge(force=False)
-
-    def _merge(self, *, force: bool) -> None:
-        self._seal()
-        if len(self._segments) <= (1 if force else MAX_SEGMENTS) and not (force and self._deleted):
-            return
-        width = len(self.vocabulary)
-        blocks, ids, lengths = [], [], []
-        for segment in self._segments:
-            keep = ~np.isin(segment.chunk_ids, np.fromiter(self._deleted, np.int64))
-            matrix = segment.postings.tocsr()
-            matrix.resize(matrix.shape[0], width)
-            blocks.append(matrix[keep])
-            ids.append(segment.chunk_ids[keep])
-            lengths.append(segment.lengths[keep])
-        self._deleted.clear()
-        merged = (
-            _Segment(np.concatenate(ids), np.concatenate(lengths), sparse.vstack(blocks, format="csc"))
-            if blocks
-            else _empty_segment(width)
-        )
-        self._install([merged])
-
-    def _install(self, segments: list[_Segment]) -> None:
-        self._segments = segments
-        width = len(self.vocabulary)
-        df = np.zeros(width, np.int64)
-        live = 0
-        total = 0.0
-        for segment in segments:
-            counts = np.diff(segment.postings.indptr)
-            df[: len(counts)] += counts
-            live += len(segment.chunk_ids)
-            total += float(segment.lengths.sum())
-        self._df, self._live, self._total_length = df, live - len(self._deleted), total
+def _read(path: Path, tag: str) -> tuple[list[str], _Segment, int]:
+    """Read and check a saved index; ValueError says what is wrong with it."""
+    with np.load(path, allow_pickle=False) as data:
+        version = int(data["version"]) if "version" in data.files else 0
+        if version > FILE_VERSION:
+            raise ValueError(f"file version {version}, this polrag reads up to {FILE_VERSION}")
+        vocabulary = json.loads(str(data["vocabulary"]))
+        shape = tuple(int(n) for n in data["shape"])
+        chunk_ids = data["chunk_ids"].astype(np.int64)
+        lengths = data["lengths"].astype(np.float32)
+        indptr, indices, values = data["indptr"], data["indices"], data["data"]
+        generation = int(data["generation"])
+        saved_tag = str(data["tag"]) if "tag" in data.files else ""
+    if saved_tag != tag:
+        raise ValueError(f"terms made by analysis {saved_tag or 'unknown'!r}, expected {tag!r}")
+    if not isinstance(vocabulary, list) or not all(isinstance(term, str) for term in vocabulary):
+        raise ValueError("vocabulary is not a list of terms")
+    if len(set(vocabulary)) != len(vocabulary):
+        raise ValueError("vocabulary repeats a term")
+    rows, width = shape if len(shape) == 2 else (-1, -1)
+    if (rows, width) != (len(chunk_ids), len(vocabulary)) or len(lengths) != rows:
+        raise ValueError(f"shape {shape} does not match {len(chunk_ids)} chunks, {len(vocabulary)} terms")
+    if len(np.unique(chunk_ids)) != rows:
+        raise ValueError("a chunk id appears twice")
+    # csc_matrix accepts these without a full check; a bad offset would read out of bounds.
+    postings = sparse.csc_matrix((values, indices, indptr), shape=(rows, width))
+    postings.check_format(full_check=True)
+    return vocabulary, _Segment(chunk_ids, lengths, postings), generation
 
 
-def _empty_segment(width: int) -> _Segment:
-    return _Segment(
-        np.zeros(0, np.int64), np.zeros(0, np.float32), sparse.csc_matrix((0, width), dtype=np.float32)
+def _live_ids(state: _State) -> np.ndarray:
+    parts = [segment.chunk_ids for segment in state.segments]
+    ids = np.concatenate(parts) if parts else _NO_IDS
+    return ids[~np.isin(ids, state.deleted)] if len(state.deleted) else ids
+
+
+def _without(state: _State, chunk_ids: np.ndarray) -> _State:
+    """``state`` with ``chunk_ids`` marked deleted (ids it does not hold are ignored)."""
+    if not len(chunk_ids):
+        return state
+    gone = np.setdiff1d(chunk_ids, state.deleted)
+    removed_length = 0.0
+    found = []
+    for segment in state.segments:
+        mask = np.isin(segment.chunk_ids, gone)
+        if mask.any():
+            found.append(segment.chunk_ids[mask])
+            removed_length += float(segment.lengths[mask].sum())
+    if not found:
+        return state
+    newly = np.concatenate(found)
+    return replace(
+        state,
+        deleted=np.union1d(state.deleted, newly),
+        live=state.live - len(newly),
+        total_length=state.total_length - removed_length,
     )
+
+
+def _merge_tail(segments: list[_Segment], width: int) -> list[_Segment]:
+    """Merge the newest segments while one is not much smaller than the one before it, so a
+    collection of n chunks has O(log n) segments and each chunk is copied O(log n) times."""
+    while len(segments) > 1 and (
+        len(segments) > MAX_SEGMENTS
+        or len(segments[-2].chunk_ids) < MERGE_FACTOR * len(segments[-1].chunk_ids)
+    ):
+        segments[-2:] = [_concat(segments[-2:], width)]
+    return segments
+
+
+def _merge_all(state: _State, width: int) -> _State:
+    """One segment without the deleted rows; document frequencies counted afresh."""
+    if len(state.segments) == 1 and not len(state.deleted) and state.segments[0].postings.shape[1] == width:
+        return state
+    segments = [
+        _Segment(s.chunk_ids[keep], s.lengths[keep], s.postings[keep])
+        for s in state.segments
+        for keep in [~np.isin(s.chunk_ids, state.deleted)]
+    ]
+    merged = _concat(segments, width)
+    df = np.diff(merged.postings.indptr).astype(np.int64)
+    return _State((merged,), _NO_IDS, df, len(merged.chunk_ids), float(merged.lengths.sum()))
+
+
+def _concat(segments: Sequence[_Segment], width: int) -> _Segment:
+    if not segments:
+        empty = sparse.csc_matrix((0, width), dtype=np.float32)
+        return _Segment(_NO_IDS, np.zeros(0, np.float32), empty)
+    blocks = []
+    for segment in segments:
+        matrix = segment.postings.tocsr()  # a copy: the published segment is left as it is
+        matrix.resize(matrix.shape[0], width)
+        blocks.append(matrix)
+    return _Segment(
+        np.concatenate([s.chunk_ids for s in segments]),
+        np.concatenate([s.lengths for s in segments]),
+        sparse.vstack(blocks, format="csc"),
+    )
+
+

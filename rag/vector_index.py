@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rag.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +40,27 @@ class VectorIndex:
         self.nprobe = nprobe
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._gpu_index: Any = None
+        self._gpu_lock = threading.Lock()  # searches share this index; one of them makes the GPU copy
         self._configure()
 
     @classmethod
     def load(cls, path: Path, dimension: int, *, nprobe: int | None = None) -> VectorIndex:
-        """Read an index file; a missing or unreadable file gives an empty index to rebuild."""
+        """Read an index file; a missing one gives an empty index to rebuild, and so does one
+        that cannot be trusted (with one warning)."""
         import faiss
 
         if not path.exists():
             return cls(dimension, nprobe=nprobe)
         try:
             index = faiss.read_index(str(path))
-        except RuntimeError as exc:
+        # FAISS reports a damaged file as RuntimeError, but a derived file may fail in any
+        # way; whatever it is, the catalogue rebuilds it.
+        except Exception as exc:  # noqa: BLE001
             log.warning("vector file %s unreadable (%s); it will be rebuilt from the catalogue", path, exc)
             return cls(dimension, nprobe=nprobe)
-        if index.d != dimension:
-            log.warning("vector file %s has dimension %d, expected %d; rebuilding", path, index.d, dimension)
+        problem = _unexpected(index, dimension)
+        if problem:
+            log.warning("vector file %s %s; it will be rebuilt from the catalogue", path, problem)
             return cls(dimension, nprobe=nprobe)
         return cls(dimension, index, nprobe=nprobe)
 
@@ -114,8 +122,19 @@ class VectorIndex:
 
     def upgrade_if_large(self, threshold: int) -> bool:
         """Switch from exact to IVF search once the index holds more than ``threshold`` vectors."""
-        if self._ivf is not None or len(self) <= threshold:
+        upgraded = self.upgraded(threshold)
+        if upgraded is None:
             return False
+        self._index, self._gpu_index = upgraded._index, None
+        self._configure()
+        return True
+
+    def upgraded(self, threshold: int) -> VectorIndex | None:
+        """A new IVF index with this one's vectors once it holds more than ``threshold`` of
+        them, else None. Built aside (k-means takes a while): this index keeps serving
+        searches meanwhile, and must not change until the caller swaps the new one in."""
+        if self._ivf is not None or len(self) <= threshold:
+            return None
         import faiss
 
         ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
@@ -131,11 +150,8 @@ class VectorIndex:
         ivf.add_with_ids(vectors, ids)
         ivf.own_fields = True
         quantizer.this.disown()
-        self._index = ivf
-        self._gpu_index = None
-        self._configure()
-        log.info("vector index switched to IVF (%d lists) at %d vectors", nlist, len(self))
-        return True
+        log.info("vector index switched to IVF (%d lists) at %d vectors", nlist, len(ids))
+        return VectorIndex(self.dimension, ivf, nprobe=self.nprobe)
 
     def save(self, path: Path) -> None:
         """Write atomically: readers see the old file or the new one, never half of one."""
@@ -146,7 +162,7 @@ class VectorIndex:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _configure(self) -> None:
         import faiss
@@ -162,6 +178,12 @@ class VectorIndex:
 
         if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
             return self._index
+        with self._gpu_lock:
+            return self._gpu_searcher()
+
+    def _gpu_searcher(self) -> Any:
+        import faiss
+
         if self._gpu_index is None:
             try:
                 self._resources = faiss.StandardGpuResources()
@@ -190,12 +212,20 @@ def ivf_lists_for(count: int) -> int:
     return max(1, min(lists, count // 40))  # k-means wants about 40 points per centroid
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _unexpected(index: Any, dimension: int) -> str:
+    """Why a loaded index is not one this module writes for this collection ('' when it is)."""
+    import faiss
+
+    if index.d != dimension:
+        return f"has dimension {index.d}, expected {dimension}"
+    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return "does not use inner product"
+    if faiss.try_extract_index_ivf(index) is None:
+        mapped: Any = faiss.downcast_index(index)
+        if not isinstance(mapped, faiss.IndexIDMap2) or not isinstance(
+            faiss.downcast_index(mapped.index), faiss.IndexFlat
+        ):
+            return f"holds a {type(mapped).__name__}, not an id-mapped flat or IVF index"
+        if mapped.id_map.size() != index.ntotal:
+            return f"maps {mapped.id_map.size()} ids to {index.ntotal} vectors"
+    return ""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.lexical_index import LexicalIndex
+from rag.lexical_index import MAX_SEGMENTS, LexicalIndex
 
 
 def build() -> LexicalIndex:
@@ -42,11 +42,23 @@ def test_segments_merge_and_deletes_disappear() -> None:
     for i in range(50):  # many small batches -> many segments, merged as they grow
         index.add(i, [f"t{i % 7}", "wspólne"])
         index.search(["wspólne"], 1)
-    assert len(index._segments) <= 6 and len(index) == 50
+    assert len(index._state.segments) <= 4 and len(index) == 50
     index.remove([0, 7, 14])
     ids, _ = index.search(["t0"], 50)
     assert not {0, 7, 14} & set(ids.tolist()) and len(ids) == 50 // 7 + 1 - 3
     assert len(index) == 47 and 0 not in index.chunk_ids()
+
+
+def test_segments_stay_few_as_single_chunks_are_added() -> None:
+    """Each add publishes a segment; merging keeps their number logarithmic, not linear."""
+    index = LexicalIndex()
+    counts = []
+    for i in range(2000):
+        index.add(i, [f"t{i % 11}", "wspólne"])
+        counts.append(len(index._state.segments))
+    assert max(counts) <= MAX_SEGMENTS
+    assert len(index.search(["wspólne"], 5000)[0]) == 2000
+    assert index.search(["t3"], 5000)[0].tolist() == list(range(3, 2000, 11))
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:

@@ -1,0 +1,81 @@
+"""The writer of a collection: adds, replaces and deletes documents under its lock."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.analysis import default_analyzer
+from rag.types import Chunk, DocumentInfo, ParsedDocument
+
+if TYPE_CHECKING:
+    from rag.collection import Collection
+
+
+class CollectionWriter:
+    """Adds, replaces and deletes documents while holding the collection's lock."""
+
+    def __init__(self, collection: Collection) -> None:
+        self._collection = collection
+        self._dirty = False
+
+    def existing(self, file_name: str, sha256: str) -> DocumentInfo | None:
+        """The stored document of this name with exactly these bytes (ingesting it is a no-op)."""
+        document = self._collection.catalog.find_by_name(file_name)
+        return document if document is not None and document.sha256 == sha256 else None
+
+    def add(
+        self,
+        document: ParsedDocument,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        *,
+        source_path: str = "",
+    ) -> tuple[str, str]:
+        """Store a document; returns (status, document id), status added|replaced|unchanged."""
+        collection = self._collection
+        previous = collection.catalog.find_by_name(document.file_name)
+        if previous is not None and previous.sha256 == document.sha256:
+            return "unchanged", previous.id
+        document_id = document_id_for(document.sha256, document.file_name)
+        lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
+        collection.commit_document(
+            document,
+            document_id,
+            chunks,
+            vectors,
+            lexical,
+            replaces=previous.id if previous else None,
+            source_path=source_path,
+        )
+        self._dirty = True
+        return ("replaced" if previous else "added"), document_id
+
+    def delete(self, document_id: str) -> bool:
+        collection = self._collection
+        if collection.catalog.get_document(document_id) is None:
+            return False
+        collection.commit_delete(document_id)
+        self._dirty = True
+        return True
+
+    def flush(self) -> None:
+        """Save the vector and BM25 files now (the catalogue is already durable)."""
+        if self._dirty:
+            self._collection.save_indexes()
+            self._dirty = False
+
+
+def lexical_entry(text: str, heading: str, terms: str = "") -> tuple[str, str]:
+    """(terms, heading terms) for the BM25 index; ``terms`` when the parser already made them."""
+    analyzer = default_analyzer()
+    return terms or analyzer.analyse_text(text), analyzer.heading_terms(heading, text)
+
+
+def document_id_for(sha256: str, file_name: str) -> str:
+    """A document is its name with its bytes: the same file again keeps its id, a copy under
+    another name is a document of its own (deleting one never takes the other's text)."""
+    return hashlib.sha256(f"{file_name}\0{sha256}".encode()).hexdigest()[:24]

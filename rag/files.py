@@ -1,0 +1,66 @@
+"""Small file helpers of a collection folder: atomic JSON, directory fsync, the writer's lock."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rag.errors import CollectionBusy
+
+WRITE_LOCK = "write.lock"
+
+
+@contextmanager
+def file_lock(folder: Path, timeout: float, name: str) -> Iterator[None]:
+    """The collection's write lock, held across processes (and threads: each call opens the
+    lock file anew, and flock excludes other open files)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(folder / WRITE_LOCK)
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise CollectionBusy(
+            f"collection {name!r} is being written by another process; "
+            f"waited {timeout:.0f} s for its lock (POLRAG_LOCK_TIMEOUT_S)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def write_json(path: Path, data: dict[str, object]) -> None:
+    """Write ``data`` durably and atomically: readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when it is missing or not a JSON object."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
