@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -279,3 +281,125 @@ def test_an_interrupt_right_after_commit_is_not_hidden_by_a_failed_rollback(tmp_
     with catalog.transaction():
         pass
     catalog.close()
+
+
+# -- searches while a writer works (issue 11, items 1 and 4) ----------------------------
+
+
+def _searching(collection: Collection, base_vectors: np.ndarray) -> tuple[threading.Event, list[str], list[int]]:
+    """Three threads searching (BM25 and dense) until the event is set; failures and count."""
+    stop, failures, done = threading.Event(), [], [0]
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                lexical = collection.lexical_search(["stały"], 5)
+                dense = collection.search(base_vectors[:1], 1)
+            except Exception as exc:  # noqa: BLE001 - the failure under test
+                failures.append(repr(exc))
+                return
+            if [h.file_name for h in lexical] != ["baza.txt"] or dense[0][0].file_name != "baza.txt":
+                failures.append(f"base document not found: {lexical}, {dense}")
+                return
+            done[0] += 1
+
+    for _ in range(3):
+        threading.Thread(target=read, daemon=True).start()
+    return stop, failures, done
+
+
+def test_searches_during_writes_and_saves_always_see_the_data(tmp_path: Path) -> None:
+    from tests.rag.synthetic import document, open_collection
+
+    collection = open_collection(tmp_path)
+    base, chunks, base_vectors = document("baza.txt", ["stały tekst bazy"], seed=100)
+    with collection.writer() as writer:
+        writer.add(base, chunks, base_vectors)
+    stop, failures, done = _searching(collection, base_vectors)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a loaded server does
+    try:
+        for batch in range(15):  # each batch ends with a save, which merges the BM25 segments
+            with collection.writer() as writer:
+                for i in range(4):
+                    name = f"d{i}.txt"
+                    writer.add(*document(name, [f"tekst {batch} {i}", f"inny {batch}"], seed=batch * 10 + i))
+                if batch % 3 == 2:
+                    writer.delete(collection.catalog.find_by_name("d0.txt").id)  # type: ignore[union-attr]
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+    time.sleep(0.2)
+    assert not failures, failures[:3]
+    assert done[0] > 0
+    consistent(collection)
+    collection.close()
+
+
+def _blocked_until(event: threading.Event, entered: threading.Event, real):  # type: ignore[no-untyped-def]
+    def wait_then_call(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert event.wait(20)
+        return real(*args, **kwargs)
+
+    return wait_then_call
+
+
+@pytest.mark.parametrize("step", ["catalogue transaction", "IVF training", "catch-up"])
+def test_a_search_does_not_wait_for_a_slow_write_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """While the writer is inside a long step (a document's SQLite transaction, k-means of the
+    IVF upgrade, re-diffing ids after another process wrote), searches answer at once."""
+    import rag.vector_index
+    from rag.catalog import Catalog
+    from tests.rag.synthetic import document, open_collection
+
+    collection = open_collection(tmp_path, ann_threshold=50)
+    base, chunks, base_vectors = document("baza.txt", ["stały tekst bazy"], seed=100)
+    with collection.writer() as writer:
+        writer.add(base, chunks, base_vectors)
+    release, entered = threading.Event(), threading.Event()
+    if step == "catalogue transaction":
+        monkeypatch.setattr(Catalog, "insert_document", _blocked_until(release, entered, Catalog.insert_document))
+    elif step == "IVF training":
+        monkeypatch.setattr(rag.vector_index, "ivf_lists_for", _blocked_until(release, entered, lambda n: 2))
+    else:  # another process wrote: the first search to notice catches up, the others go on
+        other = open_collection(tmp_path)
+        with other.writer() as writer:
+            writer.add(*document("inny.txt", ["z innego procesu"], seed=7))
+        other.close()
+        monkeypatch.setattr(Catalog, "vectors_of", _blocked_until(release, entered, Catalog.vectors_of))
+
+    def write() -> None:
+        if step == "catch-up":
+            collection.search(base_vectors[:1], 1)
+            return
+        with collection.writer() as writer:
+            texts = [f"dokument {i} o czymś" for i in range(120)]
+            writer.add(*document("duzy.txt", texts, seed=3))
+
+    worker = threading.Thread(target=write)
+    worker.start()
+    try:
+        assert entered.wait(20)
+        started = time.monotonic()
+        answers = {}
+
+        def search() -> None:
+            answers["lexical"] = collection.lexical_search(["stały"], 1)
+            answers["dense"] = collection.search(base_vectors[:1], 1)
+
+        reader = threading.Thread(target=search)
+        reader.start()
+        reader.join(5)
+        waited = time.monotonic() - started
+        assert not reader.is_alive(), f"a search waited for the {step}"
+        assert [h.file_name for h in answers["lexical"]] == ["baza.txt"]
+        assert answers["dense"][0][0].file_name == "baza.txt"
+        assert waited < 5
+    finally:
+        release.set()
+        worker.join(30)
+    consistent(collection)
+    collection.close()
