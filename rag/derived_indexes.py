@@ -141,7 +141,9 @@ class DerivedIndexes:
 
     def _lexical_rows(self, chunk_ids: np.ndarray) -> Iterator[tuple[int, list[str], list[str]]]:
         for start in range(0, len(chunk_ids), CATCH_UP_BATCH):
-            for chunk_id, terms, heading in self.catalog.lexical_rows(chunk_ids[start : start + CATCH_UP_BATCH]):
+            for chunk_id, terms, heading in self.catalog.lexical_rows(
+                chunk_ids[start : start + CATCH_UP_BATCH]
+            ):
                 yield chunk_id, terms.split(), heading.split()
 
 
@@ -150,7 +152,8 @@ def _load_vectors(folder: Path, dimension: int, nprobe: int | None) -> VectorInd
     version = state.get("version", 1)
     if (folder / VECTORS).exists() and (not isinstance(version, int) or version > VECTORS_VERSION):
         log.warning(
-            "vector file %s has version %r, this polrag reads up to %d; it will be rebuilt from the catalogue",
+            "vector file %s has version %r, this polrag reads up to %d; "
+            "it will be rebuilt from the catalogue",
             folder / VECTORS,
             version,
             VECTORS_VERSION,

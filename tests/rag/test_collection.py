@@ -286,7 +286,9 @@ def test_an_interrupt_right_after_commit_is_not_hidden_by_a_failed_rollback(tmp_
 # -- searches while a writer works (issue 11, items 1 and 4) ----------------------------
 
 
-def _searching(collection: Collection, base_vectors: np.ndarray) -> tuple[threading.Event, list[str], list[int]]:
+def _searching(
+    collection: Collection, base_vectors: np.ndarray
+) -> tuple[threading.Event, list[str], list[int]]:
     """Three threads searching (BM25 and dense) until the event is set; failures and count."""
     stop, failures, done = threading.Event(), [], [0]
 
@@ -361,7 +363,9 @@ def test_a_search_does_not_wait_for_a_slow_write_step(
         writer.add(base, chunks, base_vectors)
     release, entered = threading.Event(), threading.Event()
     if step == "catalogue transaction":
-        monkeypatch.setattr(Catalog, "insert_document", _blocked_until(release, entered, Catalog.insert_document))
+        monkeypatch.setattr(
+            Catalog, "insert_document", _blocked_until(release, entered, Catalog.insert_document)
+        )
     elif step == "IVF training":
         monkeypatch.setattr(rag.vector_index, "ivf_lists_for", _blocked_until(release, entered, lambda n: 2))
     else:  # another process wrote: the first search to notice catches up, the others go on

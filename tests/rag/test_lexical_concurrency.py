@@ -21,26 +21,32 @@ def test_concurrent_searches_right_after_many_adds_see_every_chunk() -> None:
             for i in range(300):
                 index.add(i, [f"t{i % 13}", "wspólne", f"r{trial}"])
             sys.setswitchinterval(1e-6)  # switch threads often, as a loaded server does
-            start = threading.Barrier(4)
-            results: list[object] = []
-
-            def search() -> None:
-                start.wait()
-                try:
-                    results.append(index.search(["wspólne"], 300)[0])
-                except Exception as exc:  # noqa: BLE001 - the failure under test
-                    results.append(exc)
-
-            threads = [threading.Thread(target=search) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            results = _search_at_once(index, threads=4)
             for result in results:
                 assert isinstance(result, np.ndarray), f"trial {trial}: {result!r}"
                 assert len(result) == 300, f"trial {trial}: {len(result)} hits instead of 300"
     finally:
         sys.setswitchinterval(old_interval)
+
+
+def _search_at_once(index: LexicalIndex, threads: int) -> list[object]:
+    """Start ``threads`` searches together; each one's ids, or the exception it raised."""
+    start = threading.Barrier(threads)
+    results: list[object] = []
+
+    def search() -> None:
+        start.wait()
+        try:
+            results.append(index.search(["wspólne"], 300)[0])
+        except Exception as exc:  # noqa: BLE001 - the failure under test
+            results.append(exc)
+
+    running = [threading.Thread(target=search) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return results
 
 
 def test_searches_during_a_stream_of_adds_and_removes_never_fail() -> None:
