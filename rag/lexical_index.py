@@ -14,9 +14,7 @@ sees a write entirely or not at all and never waits for one.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -26,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from rag.files import fsync_dir
+from rag.lexical_file import Segment, read_segment, write_segment
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +34,10 @@ HEADING = "h:"  # heading terms share the vocabulary under a prefix
 MAX_SEGMENTS = 8
 MERGE_FACTOR = 4  # a segment is merged into the one before it until that one is 4x larger
 FILE = "lexical.npz"
-FILE_VERSION = 1
 
 Row = tuple[int, Sequence[str], Sequence[str]]  # chunk id, terms, heading terms
 
 
-@dataclass(frozen=True, slots=True)
-class _Segment:
-    chunk_ids: np.ndarray  # int64, one per row
-    lengths: np.ndarray  # float32 document lengths in terms
-    postings: sparse.csc_matrix  # rows x vocabulary, term frequencies
-
-    def column(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        if term >= self.postings.shape[1]:
-            return _EMPTY_ROWS, _EMPTY_TF
-        start, end = self.postings.indptr[term], self.postings.indptr[term + 1]
-        return self.postings.indices[start:end], self.postings.data[start:end]
-
-
-_EMPTY_ROWS = np.zeros(0, np.int32)
 _EMPTY_TF = np.zeros(0, np.float32)
 _NO_IDS = np.zeros(0, np.int64)
 
@@ -63,7 +46,7 @@ _NO_IDS = np.zeros(0, np.int64)
 class _State:
     """One published version of the index; nothing in it is changed after publication."""
 
-    segments: tuple[_Segment, ...]
+    segments: tuple[Segment, ...]
     deleted: np.ndarray  # sorted ids still in a segment but removed
     df: np.ndarray  # per term id below ``len(df)``: rows holding it (deleted rows included)
     live: int
@@ -134,7 +117,7 @@ class LexicalIndex:
         postings = sparse.csc_matrix(
             (np.concatenate(counts), (rows_of, np.concatenate(columns))), shape=(len(ids), width)
         )
-        segment = _Segment(np.asarray(ids, np.int64), np.asarray(lengths, np.float32), postings)
+        segment = Segment(np.asarray(ids, np.int64), np.asarray(lengths, np.float32), postings)
         df = np.zeros(width, np.int64)
         df[: state.width] = state.df
         df += np.diff(postings.indptr)
@@ -207,25 +190,7 @@ class LexicalIndex:
             self._state = state  # the same chunks in one segment: searches get faster
             segment = state.segments[0]
             vocabulary = list(itertools.islice(self.vocabulary, state.width))
-        tmp = folder / f".{FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                version=np.array(FILE_VERSION),
-                chunk_ids=segment.chunk_ids,
-                lengths=segment.lengths,
-                indptr=segment.postings.indptr,
-                indices=segment.postings.indices,
-                data=segment.postings.data,
-                shape=np.array(segment.postings.shape),
-                generation=np.array(generation),
-                tag=np.array(tag),
-                vocabulary=np.array(json.dumps(vocabulary, ensure_ascii=False)),
-            )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, folder / FILE)
-        fsync_dir(folder)
+        write_segment(folder / FILE, segment, vocabulary, generation=generation, tag=tag)
 
     @classmethod
     def load(cls, folder: Path, *, tag: str = "") -> tuple[LexicalIndex, int | None]:
@@ -237,7 +202,7 @@ class LexicalIndex:
         if not path.exists():
             return index, None
         try:
-            vocabulary, segment, generation = _read(path, tag)
+            vocabulary, segment, generation = read_segment(path, tag)
         # A derived file may be damaged in any way (zipfile, numpy, json and scipy each raise
         # their own errors); whatever it is, the catalogue rebuilds it.
         except Exception as exc:  # noqa: BLE001
@@ -248,36 +213,6 @@ class LexicalIndex:
         df = np.diff(segment.postings.indptr).astype(np.int64)
         index._state = _State((segment,), _NO_IDS, df, live, float(segment.lengths.sum()))
         return index, generation
-
-
-def _read(path: Path, tag: str) -> tuple[list[str], _Segment, int]:
-    """Read and check a saved index; ValueError says what is wrong with it."""
-    with np.load(path, allow_pickle=False) as data:
-        version = int(data["version"]) if "version" in data.files else 0
-        if version > FILE_VERSION:
-            raise ValueError(f"file version {version}, this polrag reads up to {FILE_VERSION}")
-        vocabulary = json.loads(str(data["vocabulary"]))
-        shape = tuple(int(n) for n in data["shape"])
-        chunk_ids = data["chunk_ids"].astype(np.int64)
-        lengths = data["lengths"].astype(np.float32)
-        indptr, indices, values = data["indptr"], data["indices"], data["data"]
-        generation = int(data["generation"])
-        saved_tag = str(data["tag"]) if "tag" in data.files else ""
-    if saved_tag != tag:
-        raise ValueError(f"terms made by analysis {saved_tag or 'unknown'!r}, expected {tag!r}")
-    if not isinstance(vocabulary, list) or not all(isinstance(term, str) for term in vocabulary):
-        raise ValueError("vocabulary is not a list of terms")
-    if len(set(vocabulary)) != len(vocabulary):
-        raise ValueError("vocabulary repeats a term")
-    rows, width = shape if len(shape) == 2 else (-1, -1)
-    if (rows, width) != (len(chunk_ids), len(vocabulary)) or len(lengths) != rows:
-        raise ValueError(f"shape {shape} does not match {len(chunk_ids)} chunks, {len(vocabulary)} terms")
-    if len(np.unique(chunk_ids)) != rows:
-        raise ValueError("a chunk id appears twice")
-    # csc_matrix accepts these without a full check; a bad offset would read out of bounds.
-    postings = sparse.csc_matrix((values, indices, indptr), shape=(rows, width))
-    postings.check_format(full_check=True)
-    return vocabulary, _Segment(chunk_ids, lengths, postings), generation
 
 
 def _live_ids(state: _State) -> np.ndarray:
@@ -309,7 +244,7 @@ def _without(state: _State, chunk_ids: np.ndarray) -> _State:
     )
 
 
-def _merge_tail(segments: list[_Segment], width: int) -> list[_Segment]:
+def _merge_tail(segments: list[Segment], width: int) -> list[Segment]:
     """Merge the newest segments while one is not much smaller than the one before it, so a
     collection of n chunks has O(log n) segments and each chunk is copied O(log n) times."""
     while len(segments) > 1 and (
@@ -325,7 +260,7 @@ def _merge_all(state: _State, width: int) -> _State:
     if len(state.segments) == 1 and not len(state.deleted) and state.segments[0].postings.shape[1] == width:
         return state
     segments = [
-        _Segment(s.chunk_ids[keep], s.lengths[keep], s.postings[keep])
+        Segment(s.chunk_ids[keep], s.lengths[keep], s.postings[keep])
         for s in state.segments
         for keep in [~np.isin(s.chunk_ids, state.deleted)]
     ]
@@ -334,7 +269,7 @@ def _merge_all(state: _State, width: int) -> _State:
     return _State((merged,), _NO_IDS, df, len(merged.chunk_ids), float(merged.lengths.sum()))
 
 
-def _concat(segments: Sequence[_Segment], width: int) -> _Segment:
+def _concat(segments: Sequence[Segment], width: int) -> Segment:
     """The rows of ``segments`` one after another, as one segment ``width`` terms wide.
 
     Done in numpy rather than with ``sparse.vstack``, whose fixed cost dominated adding a
@@ -356,7 +291,7 @@ def _concat(segments: Sequence[_Segment], width: int) -> _Segment:
     postings = sparse.csc_matrix(
         (np.concatenate(data_parts)[order], np.concatenate(row_parts)[order], indptr), shape=(rows, width)
     )
-    return _Segment(
+    return Segment(
         np.concatenate([_NO_IDS, *(s.chunk_ids for s in segments)]),
         np.concatenate([np.zeros(0, np.float32), *(s.lengths for s in segments)]),
         postings,
