@@ -154,3 +154,30 @@ def test_saved_files_are_synced_to_disk(tmp_path: Path, monkeypatch: pytest.Monk
     assert any(LEXICAL in name and name.endswith(".tmp") for name in synced), synced
     assert any(VECTORS in name and name.endswith(".tmp") for name in synced), synced
     assert synced.count(folder) >= 2
+
+
+def test_a_bm25_file_from_an_older_analysis_is_not_used_after_the_upgrade(tmp_path: Path) -> None:
+    """After polrag re-analyses a collection's chunks (a new analysis version), the BM25 file
+    on disk still holds the old terms under the same chunk ids; a later open must not take it
+    for current (comparing ids alone cannot tell)."""
+    from rag.analysis import default_analyzer
+    from rag.lexical_index import LexicalIndex
+
+    build(tmp_path)
+    collection = open_collection(tmp_path)
+    ids = collection.catalog.chunk_ids()
+    with collection.catalog.transaction() as db:  # terms as an older analyzer made them
+        db.execute("UPDATE chunk_terms SET terms = 'stary', heading = ''")
+        collection.catalog.set_meta(db, "analysis_version", "1")
+    stale = LexicalIndex()
+    stale.update(added=[(int(i), ["stary"], []) for i in ids])
+    stale.save(tmp_path / "synt", collection.catalog.generation())
+    collection.close()
+    terms = default_analyzer().query_terms("starorzecza")
+    upgraded = open_collection(tmp_path)  # re-analyses the chunks
+    assert [h.file_name for h in upgraded.lexical_search(terms, 3)] == ["zolw.txt"]
+    upgraded.close()
+    reopened = open_collection(tmp_path)
+    assert [h.file_name for h in reopened.lexical_search(terms, 3)] == ["zolw.txt"]
+    assert reopened.lexical_search(["stary"], 3) == []
+    reopened.close()
