@@ -1,7 +1,10 @@
-"""Polish lexical analysis for BM25: morfeusz2 lemmas, diacritic-folded forms, stopwords.
+"""Polish lexical analysis for BM25: morfeusz2 lemmas without diacritics, stopwords.
 
 Passages and queries go through the same :func:`analyse`, so "lasu", "lasy" and "las"
 meet at the lemma "las", and "zolw" typed without diacritics meets "żółw" at "zolw".
+A lemma is stored once, folded ("żółw" -> "zolw"): adding the folded form beside the lemma,
+or the surface word beside either, counted one word two or three times and cost PoQuAD
+lexical R@5 0.810 -> 0.735 (bench/bm25_baseline.py).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 # Bump when analysis changes: collections analysed by an older version are re-analysed on open.
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 FOLD = str.maketrans({"ł": "l", "Ł": "L"})
-WORD = re.compile(r"§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+# Option names ("-i", "--ignore-case") and format codes ("%N") first: manuals are asked about
+# them, and read as plain words they are a stopword ("i") or a stray letter.
+SIGIL_WORD = r"(?<![\w-])--?[^\W\d_][\w-]*|%[^\W\d_]+"
+WORD = re.compile(SIGIL_WORD + r"|§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 # Tags of words that carry no topic: prepositions, conjunctions, particles, punctuation.
 STOP_TAGS = frozenset({"prep", "conj", "comp", "qub", "part", "interj", "interp", "aglt"})
 STOPWORDS = frozenset(
@@ -36,6 +42,11 @@ def fold(word: str) -> str:
 
 
 STOPWORDS = STOPWORDS | frozenset(fold(word) for word in STOPWORDS)  # "sie", "ze", "juz" typed plainly
+# Folded lemmas that make a question a question ("W którym roku…", "Jak nazywa się…"): left out
+# of queries, where they match relative clauses in passages, yet kept in passages. PoQuAD
+# lexical R@1 on the tune half 0.596 -> 0.621 (test half 0.627 -> 0.640).
+QUESTION_WORDS = frozenset("który jaki kto co ile kiedy gdzie dlaczego czemu jak czyj".split())
+QUESTION_WORDS = frozenset(fold(word) for word in QUESTION_WORDS)
 # Letters a user may type without their diacritic: tried back when morfeusz knows no word.
 DIACRITICS = {"a": "ą", "c": "ć", "e": "ę", "l": "ł", "n": "ń", "o": "ó", "s": "ś", "z": "żź"}
 MAX_RESTORATIONS = 64
@@ -70,7 +81,7 @@ class PolishAnalyzer:
         self._cache: dict[str, tuple[str, ...]] = {}
 
     def analyse(self, text: str, *, units_only: bool = False, restore: bool = False) -> list[str]:
-        """Terms of ``text`` in order: lemmas, their folded forms and legal-unit terms.
+        """Terms of ``text`` in order: folded lemmas, option names ("-i") and legal-unit terms.
 
         ``units_only`` leaves out the words of a legal reference ("art", "30") and keeps
         just its unit term ("art30"): what a query naming a unit should look for.
@@ -89,6 +100,9 @@ class PolishAnalyzer:
                     skip = index + 1
                     continue
             if index != skip:
+                if word[0] in "-%":  # "-i" is a term of its own, then the word it spells
+                    terms.append(word)
+                    word = word.lstrip("-%")
                 terms.extend(self._terms(word))
                 if restore:
                     terms.extend(self._restored(word))
@@ -109,8 +123,10 @@ class PolishAnalyzer:
         return " ".join(self.analyse(text))
 
     def query_terms(self, text: str) -> list[str]:
-        """Distinct terms of a query; a legal reference counts as its unit term alone."""
-        return list(dict.fromkeys(self.analyse(text, units_only=True, restore=True)))
+        """Distinct terms of a query; a legal reference counts as its unit term alone, and
+        question words ("który", "jaki", "gdzie") are left out unless nothing else is left."""
+        terms = list(dict.fromkeys(self.analyse(text, units_only=True, restore=True)))
+        return [term for term in terms if term not in QUESTION_WORDS] or terms
 
     def _terms(self, word: str) -> tuple[str, ...]:
         cached = self._cache.get(word)
@@ -129,8 +145,7 @@ class PolishAnalyzer:
         lemmas = self._lemmas(word)
         if lemmas is None:
             return ()
-        # The folded surface form too: "zolwie" typed for "żółwie" is unknown to morfeusz.
-        return _with_folded([*(lemmas or [word]), word])
+        return _folded(lemmas or [word])
 
     def _lemmas(self, word: str) -> list[str] | None:
         """Lemmas morfeusz knows for ``word``; [] when unknown, None for a function word."""
@@ -166,7 +181,7 @@ class PolishAnalyzer:
             candidate = "".join(letters)
             if candidate != word and (lemmas := self._lemmas(candidate)):
                 found.extend(lemmas)
-        return _with_folded([*found, word]) if found else ()
+        return _folded(found)
 
     def _analyser(self):  # type: ignore[no-untyped-def]
         if self._morfeusz is None:
@@ -190,15 +205,9 @@ def _import_faiss_first() -> None:
         import faiss  # noqa: F401
 
 
-def _with_folded(words: Iterable[str]) -> tuple[str, ...]:
-    """The lemmas, then folded forms of the lemmas and of the surface word (not the word itself:
-    an exact surface match would count twice against lemma-only matches)."""
-    words = list(words)
-    lemmas, surface = words[:-1], words[-1]
-    terms = dict.fromkeys(lemma for lemma in lemmas if lemma)
-    for word in [*lemmas, surface]:
-        terms.setdefault(fold(word))
-    return tuple(terms)
+def _folded(lemmas: Iterable[str]) -> tuple[str, ...]:
+    """Each distinct folded lemma once: one term per reading of a word, whatever its spelling."""
+    return tuple(dict.fromkeys(folded for lemma in lemmas if (folded := fold(lemma))))
 
 
 @lru_cache(maxsize=1)
