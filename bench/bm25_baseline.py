@@ -154,7 +154,7 @@ class PolragSearch:
             self._index.add(row, terms, self._analyzer.heading_terms(passage.heading, passage.text).split())
 
     def __call__(self, question: str, k: int) -> list[int]:
-        ids, _ = self._index.search(self._analyzer.query_terms(question), k)
+        ids, _ = self._index.search(self._analyzer.query_words(question), k)
         return ids.tolist()
 
 
@@ -214,7 +214,9 @@ def answer_in_chunk(passages: Sequence[Passage], questions: Sequence[Question]) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--chunks", default="langchain,polrag", help="chunkers: langchain, polrag")
-    parser.add_argument("--terms", default="baseline,polrag", help="term analysis + scoring: baseline, polrag")
+    parser.add_argument(
+        "--terms", default="baseline,polrag", help="term analysis + scoring: baseline, polrag"
+    )
     parser.add_argument("--source", type=Path, default=SOURCE, help="poquad_dev.json (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args()

@@ -88,25 +88,7 @@ class PolishAnalyzer:
         ``restore`` puts diacritics back ("weszla" -> "weszła" -> lemma "wejść") when the
         text has no Polish letters at all: someone who types one types them all.
         """
-        restore = restore and fold(text) == text
-        terms: list[str] = []
-        words = [match.group(0).lower() for match in WORD.finditer(text)]
-        skip = -1
-        for index, word in enumerate(words):
-            unit = _unit_term(words, index)
-            if unit:
-                terms.append(unit)
-                if units_only:
-                    skip = index + 1
-                    continue
-            if index != skip:
-                if word[0] in "-%":  # "-i" is a term of its own, then the word it spells
-                    terms.append(word)
-                    word = word.lstrip("-%")
-                terms.extend(self._terms(word))
-                if restore:
-                    terms.extend(self._restored(word))
-        return terms
+        return [term for group in self._word_terms(text, units_only, restore) for term in group]
 
     def heading_terms(self, heading: str, text: str) -> str:
         """Terms for the heading column: the chunk's heading plus every unit it opens."""
@@ -123,10 +105,43 @@ class PolishAnalyzer:
         return " ".join(self.analyse(text))
 
     def query_terms(self, text: str) -> list[str]:
-        """Distinct terms of a query; a legal reference counts as its unit term alone, and
-        question words ("który", "jaki", "gdzie") are left out unless nothing else is left."""
-        terms = list(dict.fromkeys(self.analyse(text, units_only=True, restore=True)))
-        return [term for term in terms if term not in QUESTION_WORDS] or terms
+        """Distinct terms of a query: :meth:`query_words` flattened."""
+        return list(dict.fromkeys(term for word in self.query_words(text) for term in word))
+
+    def query_words(self, text: str) -> list[tuple[str, ...]]:
+        """A query as its distinct words, each the tuple of terms it may stand for.
+
+        "lat" is ("lato", "rok"), "gminy" ("gmin", "gmina"): BM25 scores a word by its best
+        term (see :meth:`rag.lexical_index.LexicalIndex.search`), so a passage holding the same
+        ambiguous form is not counted once per reading. A legal reference is its unit term
+        alone; question words ("który", "jaki", "gdzie") are left out unless nothing else is.
+        """
+        words = list(dict.fromkeys(w for w in self._word_terms(text, True, True) if w))
+        asked = [kept for word in words if (kept := tuple(t for t in word if t not in QUESTION_WORDS))]
+        return list(dict.fromkeys(asked)) or words
+
+    def _word_terms(self, text: str, units_only: bool, restore: bool) -> list[tuple[str, ...]]:
+        """The terms of each word of ``text``, in order (see :meth:`analyse`)."""
+        restore = restore and fold(text) == text
+        groups: list[tuple[str, ...]] = []
+        words = [match.group(0).lower() for match in WORD.finditer(text)]
+        skip = -1
+        for index, word in enumerate(words):
+            unit = _unit_term(words, index)
+            if unit:
+                groups.append((unit,))
+                if units_only:
+                    skip = index + 1
+                    continue
+            if index != skip:
+                terms: tuple[str, ...] = ()
+                if word[0] in "-%":  # "-i" is a term of its own, then the word it spells
+                    terms, word = (word,), word.lstrip("-%")
+                terms += self._terms(word)
+                if restore:
+                    terms += self._restored(word)
+                groups.append(tuple(dict.fromkeys(terms)) if restore else terms)
+        return groups
 
     def _terms(self, word: str) -> tuple[str, ...]:
         cached = self._cache.get(word)

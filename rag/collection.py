@@ -146,7 +146,7 @@ class Collection:
 
     def lexical_search(
         self,
-        terms: Sequence[str],
+        terms: Sequence[str | tuple[str, ...]],
         k: int,
         *,
         document_ids: Sequence[str] | None = None,

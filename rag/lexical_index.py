@@ -137,38 +137,40 @@ class LexicalIndex:
 
     def search(
         self,
-        terms: Sequence[str],
+        terms: Sequence[str | tuple[str, ...]],
         k: int,
         *,
         heading_weight: float = 2.0,
         headings_only: bool = False,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Chunk ids and BM25 scores of the ``k`` best chunks for ``terms``, best first."""
+        """Chunk ids and BM25 scores of the ``k`` best chunks for ``terms``, best first.
+
+        A tuple in ``terms`` is one query word's alternatives (its lemmas): a chunk scores the
+        best of them, not their sum, so a form with two readings in both query and chunk counts
+        once (PoQuAD lexical R@1 on the tune half 0.631 -> 0.662, bench/bm25_baseline.py).
+        """
         state = self._state  # one read: the whole search uses this version
         nothing = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if not terms or not state.segments or k < 1:
             return nothing
-        weighted: list[tuple[int, float]] = []
-        for term in dict.fromkeys(terms):
-            if not headings_only and (tid := self.vocabulary.get(term)) is not None and tid < state.width:
-                weighted.append((tid, 1.0))
-            tid = self.vocabulary.get(HEADING + term)
-            if heading_weight and tid is not None and tid < state.width:
-                weighted.append((tid, heading_weight))
-        if not weighted:
+        words: list[tuple[float, list[int]]] = []  # (weight, term ids scored by their best)
+        for word in dict.fromkeys((term,) if isinstance(term, str) else tuple(term) for term in terms):
+            if not headings_only and (tids := self._term_ids(word, "", state.width)):
+                words.append((1.0, tids))
+            if heading_weight and (tids := self._term_ids(word, HEADING, state.width)):
+                words.append((heading_weight, tids))
+        if not words:
             return nothing
         average = state.total_length / max(state.live, 1)
+        ambiguous = any(len(tids) > 1 for _, tids in words)
         found_ids, found_scores = [], []
         for segment in state.segments:
             norm = K1 * (1 - B + B * segment.lengths / average)
             scores = np.zeros(len(segment.chunk_ids), np.float32)
-            for tid, weight in weighted:
-                rows, tf = segment.column(tid)
-                if len(rows):
-                    df = state.df[tid]
-                    idf = np.log1p((state.live - df + 0.5) / (df + 0.5))
-                    scores[rows] += weight * idf * tf * (K1 + 1) / (tf + norm[rows])
+            scratch = np.zeros_like(scores) if ambiguous else scores
+            for weight, tids in words:
+                _add_best(scores, scratch, state, segment, tids, norm, weight)
             hit = np.flatnonzero(scores)
             if allowed is not None:
                 hit = hit[np.isin(segment.chunk_ids[hit], allowed)]
@@ -182,6 +184,10 @@ class LexicalIndex:
         ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
         order = np.lexsort((ids, -scores))[:k]
         return ids[order], scores[order]
+
+    def _term_ids(self, word: tuple[str, ...], prefix: str, width: int) -> list[int]:
+        found = (self.vocabulary.get(prefix + term) for term in word)
+        return [tid for tid in found if tid is not None and tid < width]
 
     # -- persistence ---------------------------------------------------------------
 
@@ -256,6 +262,38 @@ def _merge_tail(segments: list[Segment], width: int) -> list[Segment]:
     ):
         segments[-2:] = [_concat(segments[-2:], width)]
     return segments
+
+
+def _add_best(
+    scores: np.ndarray,
+    scratch: np.ndarray,
+    state: _State,
+    segment: Segment,
+    tids: list[int],
+    norm: np.ndarray,
+    weight: float,
+) -> None:
+    """Add ``weight`` times each row's best BM25 term score among ``tids`` to ``scores``.
+
+    ``scratch`` is all zeros, as long as ``scores``, and is left so. Two passes over the
+    postings instead of sorting them: 2.4x faster for 200k-row postings at 1M chunks.
+    """
+    parts = []
+    for tid in tids:
+        rows, tf = segment.column(tid)
+        if len(rows):
+            df = state.df[tid]
+            idf = np.log1p((state.live - df + 0.5) / (df + 0.5))
+            parts.append((rows, idf * tf * (K1 + 1) / (tf + norm[rows])))
+    if len(parts) == 1:
+        rows, values = parts[0]
+        scores[rows] += weight * values
+        return
+    for rows, values in parts:
+        scratch[rows] = np.maximum(scratch[rows], values)
+    for rows, _ in parts:  # a row in several parts is added once: its scratch is zeroed
+        scores[rows] += weight * scratch[rows]
+        scratch[rows] = 0
 
 
 def _merge_all(state: _State, width: int) -> _State:

@@ -75,7 +75,7 @@ class Retriever:
             # 1M chunks 47 -> 33 ms).
             dense = self._threads.submit(self._dense, question, collection, pool, document_ids)
         if mode in ("lexical", "hybrid"):
-            terms = self.analyzer.query_terms(question)
+            terms = self.analyzer.query_words(question)
             rankings["lexical"] = collection.lexical_search(terms, pool, document_ids=document_ids)
             if units := self.analyzer.unit_terms(question):
                 # "art. 30" asks for Art. 30 itself, not for every passage that cites it.
