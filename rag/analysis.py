@@ -29,7 +29,7 @@ STOP_TAGS = frozenset({"prep", "conj", "comp", "qub", "part", "interj", "interp"
 STOPWORDS = frozenset(
     """a aby ale albo ani bardzo bez bo by być był była było były byli co czy dla do gdy gdzie
     i ich ile im in inne innych jak jaki jaka jakie jakich jako je jego jej jest jeszcze jeśli
-    już kiedy kto która które którego której który których mieć może można na nad nie nim nich
+    już lub kiedy kto która które którego której który których mieć może można na nad nie nim nich
     niż o od oraz po pod przez przy się są ta tak także te tego tej ten to tu tylko tym u w we
     więc wszystko z za ze że żeby""".split()
 )
@@ -171,11 +171,13 @@ class PolishAnalyzer:
             segments.setdefault((start, end), []).append((orth, lemma, tag.split(":", 1)[0]))
         lemmas: list[str] = []
         for readings in segments.values():
-            if any(pos in STOP_TAGS for _, _, pos in readings):
+            # "koło" (near / wheel), "prawie" (almost / in law): the content reading stays.
+            content = [reading for reading in readings if reading[2] not in STOP_TAGS]
+            if not content:
                 if len(segments) == 1:
                     return None  # a function word
                 continue  # the hyphen of "Bielsko-Biała", a particle inside a compound
-            for orth, lemma, pos in readings:
+            for orth, lemma, pos in content:
                 if pos == "brev":  # "KO" -> "list_do_koryntian": the abbreviation says more
                     lemmas.append(orth.lower())
                 elif pos != "ign":

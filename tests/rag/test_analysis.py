@@ -47,6 +47,13 @@ def test_stopwords_and_punctuation_are_dropped(analyzer: PolishAnalyzer) -> None
     assert "rok" in terms  # "lat" is a form of "rok" as well as of "lato"
 
 
+def test_a_word_with_a_content_reading_is_kept(analyzer: PolishAnalyzer) -> None:
+    # One function-word reading (preposition "koło", particle "prawie") dropped the word whole.
+    assert analyzer.analyse("koło zębate") == ["kolo", "zebaty"]
+    assert "prawo" in analyzer.analyse("w prawie cywilnym")
+    assert analyzer.analyse("około lub kiedy") == []  # function words only
+
+
 def test_unknown_words_are_kept(analyzer: PolishAnalyzer) -> None:
     assert "qwertyzm" in analyzer.analyse("Qwertyzm")
 
