@@ -37,7 +37,9 @@ REPO = HERE.parent
 # Run as a script, bench/ is on sys.path and bench/ingest.py would shadow the `ingest` package.
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-SOURCE = REPO / ".." / "shared" / "data" / "poquad" / "poquad_dev.json"
+# ../shared beside the checkout (or beside the folder of git worktrees), as in bench/poquad.py.
+SHARED = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), REPO.parent)
+SOURCE = SHARED / "data" / "poquad" / "poquad_dev.json"
 WORD = re.compile(r"\w+")
 DEPTH = 10
 
