@@ -21,6 +21,7 @@ STATUS_OF: list[tuple[type[errors.PolragError], int, str]] = [
     (errors.CollectionBusy, 409, "collection_busy"),
     (errors.CollectionError, 409, "collection_error"),
     (errors.UnsupportedFileType, 415, "unsupported_media_type"),
+    (errors.DocumentTooLarge, 413, "document_too_large"),
     (errors.BadDocumentError, 422, "bad_document"),
     (errors.InvalidInput, 422, "invalid_request"),
     (errors.PromptTooLong, 422, "prompt_too_long"),

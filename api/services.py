@@ -82,6 +82,7 @@ class Services:
                 pages=o.pages,
                 chunks=o.chunks,
                 error=o.error,
+                limit=o.limit,
             )
             for o in report.outcomes
         ]

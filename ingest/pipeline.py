@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.chunking import ChunkingParams
+from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
 from rag.collection import CollectionWriter
@@ -37,6 +38,7 @@ class FileOutcome:
     pages: int = 0
     chunks: int = 0
     error: str | None = None
+    limit: str | None = None  # the setting a failed file is over, when that is why it failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,9 @@ class IngestReport:
 
     def fail(self, failure: FailedFile, name: str | None = None) -> None:
         self.failed.append(failure)
-        self.outcomes.append(FileOutcome(name or failure.path, "failed", error=failure.error))
+        self.outcomes.append(
+            FileOutcome(name or failure.path, "failed", error=failure.error, limit=failure.limit)
+        )
 
     @property
     def added(self) -> list[str]:
@@ -180,6 +184,7 @@ def ingest_files(
     embedder = library.embedder
     params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens)
     max_bytes = settings.max_file_mb * 2**20
+    limits = DocumentLimits.from_settings(settings)
     workers = settings.worker_count if workers is None else workers
     total = len(files) + len(report.failed)
     names = {str(file.path): file.name for file in files}
@@ -211,7 +216,7 @@ def ingest_files(
                 todo.append((path, file.name))
         _notify(on_progress, report, total)
         # Closed on every path: a failed commit must not leave the parsers running.
-        with contextlib.closing(_prepare_all(todo, embedder, params, max_bytes, workers)) as prepared:
+        with contextlib.closing(_prepare_all(todo, embedder, params, max_bytes, limits, workers)) as prepared:
             _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
     report.seconds = time.perf_counter() - started
     return report
@@ -222,13 +227,14 @@ def _prepare_all(
     embedder,
     params: ChunkingParams,
     max_bytes: int,
+    limits: DocumentLimits,
     workers: int,  # type: ignore[no-untyped-def]
 ) -> Generator[PreparedDocument | FailedFile, None, None]:
     if workers <= 1 or len(todo) <= 1:
         counter = embedder.token_counter()
         if workers == 0 or len(todo) <= 1:
             for path, name in todo:
-                yield prepare_file(path, name, counter, params, max_bytes)
+                yield prepare_file(path, name, counter, params, max_bytes, limits)
             return
         # One parser thread ahead of the embedder: torch releases the GIL in its kernels, so
         # the next documents are parsed while this batch embeds, without a process to spawn.
@@ -236,11 +242,11 @@ def _prepare_all(
             ahead: deque[Future[PreparedDocument | FailedFile]] = deque()
             pending = iter(todo)
             for path, name in itertools.islice(pending, 4):
-                ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes))
+                ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes, limits))
             while ahead:
                 result = ahead.popleft().result()
                 for path, name in itertools.islice(pending, 1):
-                    ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes))
+                    ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes, limits))
                 yield result
         return
     # spawn, not fork: the parent holds torch threads that a fork would copy mid-flight.
@@ -249,7 +255,7 @@ def _prepare_all(
         max_workers=min(workers, len(todo)),
         mp_context=context,
         initializer=init_worker,
-        initargs=(embedder.token_counter(), params, max_bytes),
+        initargs=(embedder.token_counter(), params, max_bytes, limits),
     ) as pool:
         # A bounded window of jobs: parsers that outrun the embedder must not pile parsed
         # documents up in memory (pool.map would submit the whole batch at once).
@@ -302,7 +308,9 @@ def _embed_and_store(
     sources: dict[str, str],
 ) -> None:
     texts = [chunk.text for doc in batch for chunk in doc.chunks]
-    vectors = embedder.encode_passages(texts)
+    # In slices: the embedder's working memory (token ids, activations) follows the slice,
+    # not the largest document; only the vectors of a document are held until it commits.
+    vectors = _encode_in_slices(embedder, texts)
     offset = 0
     for doc in batch:
         count = len(doc.chunks)
@@ -321,6 +329,19 @@ def _embed_and_store(
         if status != "unchanged":
             report.chunks += count
             report.pages += pages
+
+
+def _encode_in_slices(embedder, texts: list[str]):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    if len(texts) <= EMBED_BATCH_CHUNKS:
+        return embedder.encode_passages(texts)
+    return np.concatenate(
+        [
+            embedder.encode_passages(texts[start : start + EMBED_BATCH_CHUNKS])
+            for start in range(0, len(texts), EMBED_BATCH_CHUNKS)
+        ]
+    )
 
 
 def _notify(callback: ProgressCallback | None, report: IngestReport, total: int) -> None:

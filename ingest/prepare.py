@@ -7,10 +7,11 @@ from pathlib import Path
 
 from ingest.chunking import ChunkingParams, TokenCounter, chunk_document
 from ingest.clean import clean_pages
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.loaders import load_file
 from rag.analysis import default_analyzer
 from rag.collection import document_id_for
-from rag.errors import BadDocumentError
+from rag.errors import BadDocumentError, DocumentTooLarge
 from rag.types import Chunk, ParsedDocument
 
 
@@ -27,14 +28,20 @@ class PreparedDocument:
 class FailedFile:
     path: str
     error: str
+    limit: str | None = None  # the setting whose limit the file is over, if that is why
 
 
 def prepare_file(
-    path: Path, name: str, counter: TokenCounter, params: ChunkingParams, max_bytes: int
+    path: Path,
+    name: str,
+    counter: TokenCounter,
+    params: ChunkingParams,
+    max_bytes: int,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> PreparedDocument | FailedFile:
     """Load, clean and chunk ``path``; a bad file comes back as :class:`FailedFile`."""
     try:
-        parsed = load_file(path, max_bytes=max_bytes)
+        parsed = load_file(path, max_bytes=max_bytes, limits=limits)
         pages = clean_pages(parsed.pages, reflow=parsed.media_type == "application/pdf")
         if not any(page.text for page in pages):
             raise BadDocumentError(
@@ -50,9 +57,12 @@ def prepare_file(
         chunks = chunk_document(
             pages, counter, params, document_id=document_id_for(parsed.sha256, name), file_name=name
         )
+        limits.check_chunks(len(chunks))  # before lemmatising: that is the costly part
         # Lemmatising here runs in the parser processes, in parallel with embedding.
         analyzer = default_analyzer()
         chunks = [replace(chunk, terms=analyzer.analyse_text(chunk.text)) for chunk in chunks]
+    except DocumentTooLarge as exc:
+        return FailedFile(str(path), exc.reason, exc.setting)
     except BadDocumentError as exc:
         return FailedFile(str(path), exc.reason)
     except Exception as exc:  # a parser bug must not stop the batch; report it instead
@@ -72,12 +82,15 @@ class _WorkerState:
     counter: TokenCounter
     params: ChunkingParams
     max_bytes: int
+    limits: DocumentLimits
 
 
 _worker: _WorkerState | None = None
 
 
-def init_worker(counter: TokenCounter, params: ChunkingParams, max_bytes: int) -> None:
+def init_worker(
+    counter: TokenCounter, params: ChunkingParams, max_bytes: int, limits: DocumentLimits = DEFAULT_LIMITS
+) -> None:
     import os
     import signal
 
@@ -87,7 +100,7 @@ def init_worker(counter: TokenCounter, params: ChunkingParams, max_bytes: int) -
     # parser printing its own KeyboardInterrupt traceback only buries the one line that matters.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
-    _worker = _WorkerState(counter, params, max_bytes)
+    _worker = _WorkerState(counter, params, max_bytes, limits)
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
@@ -110,4 +123,4 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 def prepare_in_worker(job: tuple[str, str]) -> PreparedDocument | FailedFile:
     assert _worker is not None, "init_worker runs first in every parser process"
     path, name = job
-    return prepare_file(Path(path), name, _worker.counter, _worker.params, _worker.max_bytes)
+    return prepare_file(Path(path), name, _worker.counter, _worker.params, _worker.max_bytes, _worker.limits)

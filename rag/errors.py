@@ -24,6 +24,14 @@ class BadDocumentError(PolragError):
         self.reason = reason
 
 
+class DocumentTooLarge(BadDocumentError):
+    """A document is over a per-document limit; the message names the setting that raises it."""
+
+    def __init__(self, what: str, setting: str) -> None:
+        super().__init__(f"{what} (the limit is {setting}; raise it to ingest this document)")
+        self.setting = setting
+
+
 class UnsupportedFileType(BadDocumentError):
     """The file is of a type polrag has no loader for."""
 

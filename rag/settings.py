@@ -164,6 +164,23 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated API keys; empty disables auth.")
     max_upload_mb: int = Field(50, ge=1, description="Largest accepted upload, in MiB.")
     max_file_mb: int = Field(500, ge=1, description="Largest file the batch ingest accepts, in MiB.")
+    max_document_chars: int = Field(
+        5_000_000, ge=1000, description="Most characters of text one document may yield; more is refused."
+    )
+    max_document_pages: int = Field(5_000, ge=1, description="Most pages one document may have.")
+    max_document_chunks: int = Field(20_000, ge=1, description="Most chunks one document may be cut into.")
+    max_markup_mb: int = Field(
+        64,
+        ge=1,
+        description="Largest XML or HTML one document may hold, in MiB: a DOCX or ODT part as it "
+        "unpacks, an HTML file as it is (parsing takes several times this in memory).",
+    )
+    max_compression_ratio: int = Field(
+        100,
+        ge=10,
+        description="Largest unpacked/packed size ratio of a DOCX or ODT part over 8 MiB unpacked "
+        "(zip bombs pack hundreds of MiB into a few; real documents stay far below 100).",
+    )
 
     chunk_tokens: int = Field(
         320, ge=16, description="Chunk size in embedding-model tokens (capped by the model)."

@@ -90,9 +90,9 @@ async def upload_documents(
         if not handed_to_job:
             shutil.rmtree(folder, ignore_errors=True)
     if all(r.status == "failed" for r in results):
-        raise ApiError(
-            422, _summary(results), "bad_document", extra={"files": [r.model_dump() for r in results]}
-        )
+        # Over a limit (POLRAG_MAX_DOCUMENT_*): 413, the file is too large once read, not malformed.
+        status, code = (413, "document_too_large") if all(r.limit for r in results) else (422, "bad_document")
+        raise ApiError(status, _summary(results), code, extra={"files": [r.model_dump() for r in results]})
     return JSONResponse(UploadResult(collection=collection, files=results).model_dump())
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits
+from ingest.loaders.archive import DIRECTORY_END_SPAN, check_member_count, read_member
 from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html
 from ingest.loaders.odt import load_odt
@@ -16,7 +18,8 @@ from ingest.loaders.text import load_text
 from rag.errors import BadDocumentError, UnsupportedFileType
 from rag.types import Page, ParsedDocument
 
-Loader = Callable[[bytes], list[Page]]
+Loader = Callable[[bytes, DocumentLimits], list[Page]]
+MIMETYPE_BYTES = 256  # "application/vnd.oasis.opendocument.text" and its siblings
 
 MEDIA_TYPES = {
     "pdf": "application/pdf",
@@ -97,7 +100,9 @@ def _sniff(data: bytes) -> str:
     return "text"
 
 
-def load_file(path: Path, *, max_bytes: int | None = None) -> ParsedDocument:
+def load_file(
+    path: Path, *, max_bytes: int | None = None, limits: DocumentLimits = DEFAULT_LIMITS
+) -> ParsedDocument:
     """Read, identify and parse one file. Every problem is a :class:`BadDocumentError`."""
     try:
         size = path.stat().st_size
@@ -111,15 +116,20 @@ def load_file(path: Path, *, max_bytes: int | None = None) -> ParsedDocument:
         data = path.read_bytes()
     except OSError as exc:
         raise BadDocumentError(f"cannot read file: {exc.strerror or exc}") from None
-    return parse_bytes(data, path.name)
+    return parse_bytes(data, path.name, limits)
 
 
-def parse_bytes(data: bytes, file_name: str) -> ParsedDocument:
-    """Parse a file already in memory; the pages come back raw (not yet cleaned)."""
+def parse_bytes(data: bytes, file_name: str, limits: DocumentLimits = DEFAULT_LIMITS) -> ParsedDocument:
+    """Parse a file already in memory; the pages come back raw (not yet cleaned).
+
+    A document over one of ``limits`` raises :class:`DocumentTooLarge` as soon as the loader
+    passes it, before the rest is extracted.
+    """
     if not data.strip():
         raise BadDocumentError("empty file")
     kind = detect_kind(data, file_name)
-    pages = LOADERS[kind](data)
+    pages = LOADERS[kind](data, limits)
+    limits.check_pages(len(pages))
     if not any(page.text.strip() for page in pages):
         raise BadDocumentError(
             "no text layer (scanned?)" if kind == "pdf" else "no text found in the document"
@@ -134,18 +144,30 @@ def parse_bytes(data: bytes, file_name: str) -> ParsedDocument:
 
 
 def _zip_kind(data: bytes | Path) -> str:
+    check_member_count(_tail(data), "ZIP")
     try:
         with zipfile.ZipFile(BytesIO(data) if isinstance(data, bytes) else data) as archive:
             names = set(archive.namelist())
             if "word/document.xml" in names:
                 return "docx"
             if "mimetype" in names:
-                mimetype = archive.read("mimetype").decode("ascii", "replace").strip()
-                if mimetype == MEDIA_TYPES["odt"]:
+                # Bounded: a "mimetype" member may be a bomb of its own.
+                raw = read_member(archive, "mimetype", MIMETYPE_BYTES, "ZIP")
+                if raw.decode("ascii", "replace").strip() == MEDIA_TYPES["odt"]:
                     return "odt"
     except zipfile.BadZipFile:
         return "binary"
+    except BadDocumentError:
+        return "zip"  # whatever it is, not an ODT
     return "zip"
+
+
+def _tail(data: bytes | Path) -> bytes:
+    if isinstance(data, bytes):
+        return data[-DIRECTORY_END_SPAN:]
+    with open(data, "rb") as handle:
+        handle.seek(max(0, data.stat().st_size - DIRECTORY_END_SPAN))
+        return handle.read()
 
 
 def _looks_like_html(head: bytes) -> bool:

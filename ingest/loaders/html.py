@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.loaders.text import decode_text
 from rag.errors import BadDocumentError
 from rag.types import Page
@@ -18,10 +19,11 @@ XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_-]+)""", re.I)
 
 
-def load_html(data: bytes) -> list[Page]:
+def load_html(data: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Page]:
     import lxml.html
     from lxml import etree
 
+    limits.check_markup(len(data), "HTML file")
     # lxml refuses str input that carries an encoding declaration (XHTML); it is decoded already.
     text = XML_DECLARATION.sub("", _decode(data), count=1)
     try:
@@ -41,6 +43,7 @@ def load_html(data: bytes) -> list[Page]:
     body = re.sub(r"[ \t]*\n[ \t\n]*", "\n", "".join(parts)).strip()
     if title and title not in body[: len(title) + 500]:
         body = f"{title}\n{body}"
+    limits.check_chars(len(body))
     return [Page(None, body)]
 
 

@@ -6,27 +6,30 @@ are numbered, otherwise the document is one page without a number.
 
 from __future__ import annotations
 
-import zipfile
-from io import BytesIO
-
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
+from ingest.loaders.archive import open_archive, parse_xml, read_member
 from rag.errors import BadDocumentError
 from rag.types import Page
 
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 BLOCKS = (f"{TEXT}p", f"{TEXT}h")
+MAX_SPACE_RUN = 100  # <text:s text:c="1000000000"/> is 30 bytes of XML and would be a GB of spaces
 
 
-def load_odt(data: bytes) -> list[Page]:
+def load_odt(data: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Page]:
     from lxml import etree
 
     try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            content = archive.read("content.xml")
-        root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False))
-    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+        with open_archive(data, limits, "ODT") as archive:
+            content = read_member(archive, "content.xml", limits.markup_bytes, "ODT")
+        root = parse_xml(content, "ODT part content.xml")
+    except (KeyError, etree.XMLSyntaxError) as exc:
         raise BadDocumentError(f"corrupt ODT: {exc}") from None
+    del content  # the tree holds the text now; the bytes would only double the memory
 
+    budget = TextBudget(limits)
+    budget.add_page()
     pages: list[list[str]] = [[]]
     saw_break = False
     taken: set[object] = set()  # breaks already acted on (lxml keeps one proxy per node while it is held)
@@ -34,6 +37,7 @@ def load_odt(data: bytes) -> list[Page]:
         if element.tag == f"{TEXT}soft-page-break":
             if element not in taken:
                 saw_break = True
+                budget.add_page()
                 pages.append([])
             continue
         in_table = element.tag in BLOCKS and _inside_table(element)
@@ -42,12 +46,13 @@ def load_odt(data: bytes) -> list[Page]:
             # paragraph comes before its children here: start the page before its text.
             taken.add(leading)
             saw_break = True
+            budget.add_page()
             pages.append([])
         if element.tag == f"{TABLE}table-row":
             cells = [_inline_text(p) for p in element.iter(*BLOCKS)]
-            pages[-1].append(" | ".join(c for c in cells if c))
+            pages[-1].append(budget.add_text(" | ".join(c for c in cells if c)))
         elif not in_table:
-            pages[-1].append(_inline_text(element))
+            pages[-1].append(budget.add_text(_inline_text(element)))
     texts = ["\n".join(line for line in page if line).strip() for page in pages]
     if not saw_break:
         return [Page(None, texts[0])]
@@ -85,7 +90,7 @@ def _inline_text(element) -> str:  # type: ignore[no-untyped-def]
         for child in node:
             tag = child.tag
             if tag == f"{TEXT}s":
-                parts.append(" " * int(child.get(f"{TEXT}c", "1")))
+                parts.append(" " * _space_count(child.get(f"{TEXT}c", "1")))
             elif tag == f"{TEXT}tab":
                 parts.append("\t")
             elif tag == f"{TEXT}line-break":
@@ -99,3 +104,10 @@ def _inline_text(element) -> str:  # type: ignore[no-untyped-def]
 
     walk(element)
     return "".join(parts).strip()
+
+
+def _space_count(raw: str) -> int:
+    try:
+        return max(0, min(int(raw), MAX_SPACE_RUN))
+    except ValueError:
+        return 1

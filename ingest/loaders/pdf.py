@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from io import BytesIO
 
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
 from rag.errors import BadDocumentError
 from rag.types import Page
 
@@ -13,8 +14,11 @@ log = logging.getLogger(__name__)
 ENCRYPTED = "encrypted PDF (password-protected); remove the password and try again"
 
 
-def load_pdf(data: bytes) -> list[Page]:
-    """One :class:`Page` per PDF page, numbered from 1, text as PDFium extracts it."""
+def load_pdf(data: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Page]:
+    """One :class:`Page` per PDF page, numbered from 1, text as PDFium extracts it.
+
+    The page count is checked before any page is read: 20,000 blank pages are refused at once.
+    """
     import pypdfium2 as pdfium
 
     try:
@@ -23,13 +27,15 @@ def load_pdf(data: bytes) -> list[Page]:
         if "password" in str(exc).lower():
             raise BadDocumentError(ENCRYPTED) from None
         log.info("PDFium cannot open the file (%s); trying pypdf", exc)
-        return _load_with_pypdf(data, pdfium_error=str(exc))
+        return _load_with_pypdf(data, pdfium_error=str(exc), limits=limits)
     try:
+        limits.check_pages(len(document))
+        budget = TextBudget(limits)
         pages = []
         for index in range(len(document)):
             page = document[index]
             textpage = page.get_textpage()
-            pages.append(Page(index + 1, textpage.get_text_range()))
+            pages.append(Page(index + 1, budget.add_text(textpage.get_text_range())))
             textpage.close()
             page.close()
         return pages
@@ -37,7 +43,9 @@ def load_pdf(data: bytes) -> list[Page]:
         document.close()
 
 
-def _load_with_pypdf(data: bytes, *, pdfium_error: str) -> list[Page]:
+def _load_with_pypdf(
+    data: bytes, *, pdfium_error: str, limits: DocumentLimits = DEFAULT_LIMITS
+) -> list[Page]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -48,7 +56,9 @@ def _load_with_pypdf(data: bytes, *, pdfium_error: str) -> list[Page]:
         reader = PdfReader(BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise BadDocumentError(ENCRYPTED)
-        return [Page(i + 1, page.extract_text() or "") for i, page in enumerate(reader.pages)]
+        limits.check_pages(len(reader.pages))
+        budget = TextBudget(limits)
+        return [Page(i + 1, budget.add_text(page.extract_text() or "")) for i, page in enumerate(reader.pages)]
     except FileNotDecryptedError:
         raise BadDocumentError(ENCRYPTED) from None
     except BadDocumentError:

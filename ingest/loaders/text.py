@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from rag.errors import BadDocumentError
 from rag.types import Page
 
@@ -67,9 +68,13 @@ def _polish_score(text: str) -> float:
     return good - 2 * bad
 
 
-def load_text(data: bytes) -> list[Page]:
+def load_text(data: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Page]:
     """A text file is one page without a number; form feeds split it into numbered pages."""
+    if len(data) > 4 * limits.chars:  # no encoding takes more than 4 bytes a character
+        limits.check_chars(len(data) // 4)
     text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    limits.check_chars(len(text))
     if "\f" in text:
+        limits.check_pages(text.count("\f") + 1)
         return [Page(i + 1, part) for i, part in enumerate(text.split("\f"))]
     return [Page(None, text)]
