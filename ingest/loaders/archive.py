@@ -51,7 +51,10 @@ def read_member(archive: zipfile.ZipFile, name: str, limit: int, kind: str) -> b
     info = archive.getinfo(name)
     what = f"{kind} part {name}"
     if info.file_size > limit:
-        raise DocumentTooLarge(f"{what} unpacks to {info.file_size / 2**20:.0f} MiB", "POLRAG_MAX_MARKUP_MB")
+        raise DocumentTooLarge(
+            f"{what} unpacks to {info.file_size / 2**20:.0f} MiB, more than {limit / 2**20:g} MiB",
+            "POLRAG_MAX_MARKUP_MB",
+        )
     pieces: list[bytes] = []
     size = 0
     try:
@@ -93,7 +96,7 @@ def _check_member(info: zipfile.ZipInfo, limits: DocumentLimits, kind: str) -> N
         raise DocumentTooLarge(
             f"{kind} part {info.filename} is packed {ratio:.0f} to 1 "
             f"({info.compress_size / 2**20:.1f} MiB unpacking to {info.file_size / 2**20:.0f} MiB), "
-            "as zip bombs are",
+            f"more than {limits.compression_ratio} to 1 as only zip bombs are",
             "POLRAG_MAX_COMPRESSION_RATIO",
         )
 
