@@ -7,6 +7,7 @@ compressed piece by piece), so tests can make them instead of shipping them.
 from __future__ import annotations
 
 import random
+import shutil
 import struct
 import zipfile
 import zlib
@@ -170,3 +171,30 @@ def blank_pages_pdf(path: Path, pages: int = 20_000) -> Path:
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     path.write_bytes(bytes(out))
     return path
+
+
+# file name -> (builder, what the one-line reason says); None: built from another below
+BOMBS: dict[str, tuple[object, str]] = {
+    "bomba.odt": (odt_bomb, "POLRAG_MAX_COMPRESSION_RATIO"),
+    "bomba.docx": (docx_bomb, "unpacks to 401 MiB, more than 64 MiB"),
+    "klamca.odt": (None, "Bad CRC-32"),
+    "klamca.docx": (None, "Bad CRC-32"),
+    "smiech.odt": (entity_bomb_odt, "declares XML entities"),
+    "skan.png": (png_bomb, "unsupported file type '.png'"),
+    "skan.pdf": (png_bomb, "content is not PDF"),
+    "puste.pdf": (blank_pages_pdf, "document has 20,000 pages, more than 5,000"),
+}
+
+
+def build_all(folder: Path) -> Path:
+    """Every bomb of BOMBS in ``folder`` (about 8 s, mostly compressing 800 MiB of XML); kept."""
+    if (folder / "klamca.docx").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (build, _) in BOMBS.items():
+        if build is not None:
+            build(folder / name)  # type: ignore[operator]
+    # Headers that lie: the members still inflate to 400 MiB, the directory says much less.
+    lie_about_sizes(shutil.copy(folder / "bomba.odt", folder / "klamca.odt"), "content.xml", 1000)
+    lie_about_sizes(shutil.copy(folder / "bomba.docx", folder / "klamca.docx"), "word/document.xml", 20 * 2**20)
+    return folder
