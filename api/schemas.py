@@ -82,7 +82,7 @@ class FileResult(BaseModel):
     pages: int = 0
     chunks: int = 0
     error: str | None = None
-    limit: str | None = Field(None, description="The setting a failed file is over, if that is why.")
+    limit: str | None = Field(default=None, description="The setting a failed file is over, if that is why.")
 
 
 class UploadResult(BaseModel):

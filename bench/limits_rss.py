@@ -30,6 +30,31 @@ done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)
 sys.stderr.write(done.stdout.decode())
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
+PREPARE = """
+import json, resource, sys, time
+from pathlib import Path
+from ingest.chunking import ChunkingParams
+from ingest.limits import DocumentLimits
+from ingest.prepare import FailedFile, _counter, prepare_file
+from rag.settings import get_settings
+settings = get_settings()
+counter = _counter(settings.embedding_model)
+config = Path(settings.embedding_model) / "sentence_bert_config.json"  # as the Embedder reads it
+max_tokens = json.loads(config.read_text())["max_seq_length"] - 2 if config.exists() else 510
+params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, max_tokens)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+result = prepare_file(Path(sys.argv[1]), Path(sys.argv[1]).name, counter, params, 2**40,
+                      DocumentLimits.from_settings(settings))
+failed = isinstance(result, FailedFile)
+print(json.dumps({"file": Path(sys.argv[1]).name, "stage": "prepare",
+                  "failed": result.error if failed else None,
+                  "chars": 0 if failed else sum(len(p.text) for p in result.document.pages),
+                  "chunks": 0 if failed else len(result.chunks),
+                  "seconds": round(time.perf_counter() - started, 1),
+                  "rss_before_mib": before // 1024,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+"""
 PAGE_CHARS = 3000  # form feeds every so often: the at-limit document has pages like a book
 
 
@@ -58,6 +83,16 @@ def measure(path: Path, workdir: Path) -> dict[str, object]:
         "seconds": round(seconds, 1),
         "peak_rss_mib": round(int(done.stdout.strip()) / 1024),
     }
+
+
+def measure_prepare(path: Path) -> dict[str, object]:
+    """Parse, clean, chunk and lemmatise only: the part whose memory a document's size drives."""
+    done = subprocess.run(
+        [sys.executable, "-c", PREPARE, str(path)], capture_output=True, text=True, env=_env()
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
 def at_limit_text(source: Path, chars: int, target: Path) -> Path:
@@ -89,6 +124,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--at-limit", action="store_true", help="also a document at the character limit")
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="measure parsing to lemmatised chunks, not the ingest"
+    )
     args = parser.parse_args()
     from rag.settings import get_settings
 
@@ -101,7 +139,8 @@ def main() -> None:
             limit = get_settings().max_document_chars
             files = [tiny, *files, at_limit_text(files[0], limit, workdir / f"at-limit-{limit}.txt")]
         for path in files:
-            print(json.dumps(measure(path, workdir), ensure_ascii=False), flush=True)
+            result = measure_prepare(path) if args.prepare_only else measure(path, workdir)
+            print(json.dumps(result, ensure_ascii=False), flush=True)
     print(f"# parent peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB", file=sys.stderr)
 
 

@@ -91,7 +91,9 @@ def _check_member(info: zipfile.ZipInfo, limits: DocumentLimits, kind: str) -> N
             f"corrupt {kind}: part {info.filename} uses compression method {info.compress_type}, "
             "which office documents do not use"
         )
-    if info.file_size > RATIO_FLOOR and info.file_size > limits.compression_ratio * max(info.compress_size, 1):
+    if info.file_size > RATIO_FLOOR and info.file_size > limits.compression_ratio * max(
+        info.compress_size, 1
+    ):
         ratio = info.file_size / max(info.compress_size, 1)
         raise DocumentTooLarge(
             f"{kind} part {info.filename} is packed {ratio:.0f} to 1 "

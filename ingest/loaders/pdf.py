@@ -58,7 +58,9 @@ def _load_with_pypdf(
             raise BadDocumentError(ENCRYPTED)
         limits.check_pages(len(reader.pages))
         budget = TextBudget(limits)
-        return [Page(i + 1, budget.add_text(page.extract_text() or "")) for i, page in enumerate(reader.pages)]
+        return [
+            Page(i + 1, budget.add_text(page.extract_text() or "")) for i, page in enumerate(reader.pages)
+        ]
     except FileNotDecryptedError:
         raise BadDocumentError(ENCRYPTED) from None
     except BadDocumentError:

@@ -54,7 +54,9 @@ def _paragraphs(template: str, total_bytes: int, seed: int = 17):  # type: ignor
         written += len(piece)
 
 
-def _write_member(archive: zipfile.ZipFile, name: str, head: str, paragraph: str, tail: str, size: int) -> None:
+def _write_member(
+    archive: zipfile.ZipFile, name: str, head: str, paragraph: str, tail: str, size: int
+) -> None:
     info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
     info.compress_type = zipfile.ZIP_DEFLATED
     with archive.open(info, "w") as member:
@@ -68,9 +70,16 @@ def odt_bomb(path: Path, unpacked_mb: int = 400) -> Path:
     """An ODT whose content.xml inflates to ``unpacked_mb`` MiB of ordinary paragraphs."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.writestr(zipfile.ZipInfo("mimetype"), ODT_MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        head = f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODT_NS}><office:body><office:text>'
+        head = (
+            f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODT_NS}>'
+            "<office:body><office:text>"
+        )
         _write_member(
-            archive, "content.xml", head, "<text:p>{}</text:p>", "</office:text></office:body></office:document-content>",
+            archive,
+            "content.xml",
+            head,
+            "<text:p>{}</text:p>",
+            "</office:text></office:body></office:document-content>",
             unpacked_mb * 2**20,
         )
     return path
@@ -83,7 +92,11 @@ def docx_bomb(path: Path, unpacked_mb: int = 400) -> Path:
         archive.writestr("_rels/.rels", PACKAGE_RELS)
         head = f'<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="{W_NS}"><w:body>'
         _write_member(
-            archive, "word/document.xml", head, "<w:p><w:r><w:t>{}</w:t></w:r></w:p>", "</w:body></w:document>",
+            archive,
+            "word/document.xml",
+            head,
+            "<w:p><w:r><w:t>{}</w:t></w:r></w:p>",
+            "</w:body></w:document>",
             unpacked_mb * 2**20,
         )
     return path
@@ -109,7 +122,7 @@ def lie_about_sizes(path: Path, member: str, claimed: int) -> Path:
 def entity_bomb_odt(path: Path) -> Path:
     """An ODT whose content.xml is a 'billion laughs': ten entities, each ten of the one before."""
     entities = '<!ENTITY lol0 "Zażółć gęślą jaźń. ">' + "".join(
-        f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, 10)
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
     )
     content = (
         f'<?xml version="1.0" encoding="UTF-8"?><!DOCTYPE office:document-content [{entities}]>'
@@ -148,7 +161,9 @@ def png_bomb(path: Path, width: int = 100_000, height: int = 100_000) -> Path:
     row = b"\x00" * (width // 8 + 1)  # 1-bit greyscale: filter byte + packed pixels
     idat = b"".join(compressor.compress(row) for _ in range(64)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -196,5 +211,7 @@ def build_all(folder: Path) -> Path:
             build(folder / name)  # type: ignore[operator]
     # Headers that lie: the members still inflate to 400 MiB, the directory says much less.
     lie_about_sizes(shutil.copy(folder / "bomba.odt", folder / "klamca.odt"), "content.xml", 1000)
-    lie_about_sizes(shutil.copy(folder / "bomba.docx", folder / "klamca.docx"), "word/document.xml", 20 * 2**20)
+    lie_about_sizes(
+        shutil.copy(folder / "bomba.docx", folder / "klamca.docx"), "word/document.xml", 20 * 2**20
+    )
     return folder

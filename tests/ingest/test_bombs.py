@@ -29,7 +29,6 @@ SECONDS = 5.0
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 @pytest.fixture(scope="session")
 def bomb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bombs.build_all(tmp_path_factory.getbasetemp() / "bombs")
@@ -94,8 +93,18 @@ def test_limit_errors_name_the_setting_that_raises_them() -> None:
         ("ustawa.odt", fx.build_odt(), DocumentLimits(chars=40), "POLRAG_MAX_DOCUMENT_CHARS"),
         ("ustawa.docx", fx.build_docx(page_break=True), DocumentLimits(pages=1), "POLRAG_MAX_DOCUMENT_PAGES"),
         ("ustawa.odt", fx.build_odt(), DocumentLimits(pages=1), "POLRAG_MAX_DOCUMENT_PAGES"),
-        ("strony.txt", "\f".join(["Strona."] * 20).encode(), DocumentLimits(pages=10), "POLRAG_MAX_DOCUMENT_PAGES"),
-        ("duzy.txt", "Zażółć gęślą jaźń. ".encode() * 200, DocumentLimits(chars=1000), "POLRAG_MAX_DOCUMENT_CHARS"),
+        (
+            "strony.txt",
+            "\f".join(["Strona."] * 20).encode(),
+            DocumentLimits(pages=10),
+            "POLRAG_MAX_DOCUMENT_PAGES",
+        ),
+        (
+            "duzy.txt",
+            "Zażółć gęślą jaźń. ".encode() * 200,
+            DocumentLimits(chars=1000),
+            "POLRAG_MAX_DOCUMENT_CHARS",
+        ),
         ("strona.html", fx.build_html(), DocumentLimits(markup_bytes=100), "POLRAG_MAX_MARKUP_MB"),
     ],
 )
