@@ -180,6 +180,9 @@ class Embedder:
         return np.ascontiguousarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+COUNT_SLICE = 256  # texts tokenized at once when counting
+
+
 class HFTokenCounter:
     """Token counts and token-bounded splits with a Hugging Face fast tokenizer."""
 
@@ -208,7 +211,13 @@ class HFTokenCounter:
         if not texts:
             return []
         if self._backend is not None:
-            return [len(e.ids) for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
+            # In slices: an Encoding per text (ids, offsets, token strings) for a whole book at
+            # once took 280 MiB at 5 million characters; the counts are all that is kept.
+            counts: list[int] = []
+            for start in range(0, len(texts), COUNT_SLICE):
+                batch = list(texts[start : start + COUNT_SLICE])
+                counts += [len(e.ids) for e in self._backend.encode_batch(batch, add_special_tokens=False)]
+            return counts
         encoded = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
