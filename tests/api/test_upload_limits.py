@@ -63,7 +63,7 @@ def _reset_peak(pid: int | str = "self") -> None:
 
 MEASURE = """
 import resource, subprocess, sys
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=240)  # kills polrag too
 sys.stderr.write(done.stdout)
 print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
