@@ -35,10 +35,12 @@ import json, resource, sys, time
 from pathlib import Path
 from ingest.chunking import ChunkingParams
 from ingest.limits import DocumentLimits
-from ingest.prepare import FailedFile, _counter, prepare_file
+from ingest.prepare import FailedFile, prepare_file
+from rag.embeddings import HFTokenCounter
 from rag.settings import get_settings
+from transformers import AutoTokenizer
 settings = get_settings()
-counter = _counter(settings.embedding_model)
+counter = HFTokenCounter(AutoTokenizer.from_pretrained(settings.embedding_model))
 config = Path(settings.embedding_model) / "sentence_bert_config.json"  # as the Embedder reads it
 max_tokens = json.loads(config.read_text())["max_seq_length"] - 2 if config.exists() else 510
 params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, max_tokens)
