@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 documents_app = typer.Typer(help="List, show and delete documents of a collection.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
+collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
 
 
 class SearchMode(StrEnum):
@@ -342,6 +344,32 @@ def documents_delete(
         _print_json({"deleted": document_id})
     else:
         typer.echo(f"deleted {document_id}")
+
+
+@collections_app.command("list")
+def collections_list(as_json: JsonOpt = False) -> None:
+    """List the collections with their numbers of documents and chunks."""
+    infos = _library().collections()
+    if as_json:
+        _print_json({"collections": [asdict(info) for info in infos]})
+        return
+    for info in infos:
+        size = f"{info.documents} documents, {info.chunks} chunks" if info.error is None else info.error
+        typer.echo(f"{info.name}  ({size})")
+    typer.echo(f"{len(infos)} collections")
+
+
+@collections_app.command("delete")
+def collections_delete(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a collection with all its documents and files (waits for a writer to finish)."""
+    _library().delete_collection(name)
+    if as_json:
+        _print_json({"deleted": name})
+    else:
+        typer.echo(f"deleted collection {name}")
 
 
 def _document_json(doc: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag import errors
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5  # what a 409/429 busy answer suggests waiting, in seconds
 
 # polrag's own errors, most specific first: (class, HTTP status, code)
 STATUS_OF: list[tuple[type[errors.PolragError], int, str]] = [
@@ -38,6 +39,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -46,13 +48,19 @@ class ApiError(Exception):
     """An error a route raises on purpose, with its status and code."""
 
     def __init__(
-        self, status: int, message: str, code: str | None = None, extra: dict[str, object] | None = None
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        extra: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or HTTP_CODES.get(status, "error")
         self.message = message
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 def error_response(
@@ -77,15 +85,17 @@ def status_for(exc: errors.PolragError) -> tuple[int, str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, exc.extra, headers)
+        headers = {"WWW-Authenticate": "Bearer", **exc.headers} if exc.status == 401 else exc.headers
+        return error_response(exc.status, exc.code, exc.message, exc.extra, headers or None)
 
     @app.exception_handler(errors.PolragError)
     async def _polrag_error(request: Request, exc: errors.PolragError) -> JSONResponse:
         status, code = status_for(exc)
         if status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return error_response(status, code, exc.public_message)
+        # Another process holds the collection's write lock: worth retrying after a while.
+        busy = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, errors.CollectionBusy) else None
+        return error_response(status, code, exc.public_message, headers=busy)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -167,3 +167,14 @@ class ChatRequest(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     collection: str | None = CollectionName
     k: int | None = Field(None, ge=1, le=50)
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int | None = Field(description="Documents stored; null when the collection cannot open.")
+    chunks: int | None
+    error: str | None = Field(None, description="Why the collection cannot be opened, if it cannot.")
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]

@@ -7,12 +7,15 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 
+from api.errors import RETRY_AFTER_S, ApiError
 from api.schemas import FileResult
 from rag.answering import Answerer
 from rag.library import Library
@@ -52,15 +55,29 @@ class Services:
         # Answers wait for the model one at a time; they wait on threads of their own, so a
         # queue of questions never takes the threads that searches and uploads run on.
         self.generation_threads = anyio.CapacityLimiter(GENERATION_THREADS)
+        # Background jobs run on a few threads of their own; past the queue an upload is refused
+        # at once (429) rather than piling up threads, memory and spooled files.
+        self._job_threads = ThreadPoolExecutor(settings.upload_jobs, thread_name_prefix="polrag-job")
+        self._job_slots = threading.BoundedSemaphore(settings.upload_jobs + settings.upload_jobs_queued)
         self._sweep_stale_uploads()
+        library.sweep_deleted()
 
     def collection_name(self, name: str | None) -> str:
         return name or self.settings.collection
 
     def ingest(
-        self, files: list[tuple[Path, str]], collection: str, on_file: Callable[[int], None] | None = None
+        self,
+        files: list[tuple[Path, str]],
+        collection: str,
+        on_file: Callable[[int], None] | None = None,
+        *,
+        wait: float | None = None,
     ) -> list[FileResult]:
-        """Ingest saved uploads, one upload batch per collection at a time."""
+        """Ingest saved uploads, one upload batch per collection at a time.
+
+        ``wait`` bounds the wait for another batch to the same collection (default
+        POLRAG_UPLOAD_WAIT_S); past it ApiError 409 with Retry-After.
+        """
         from ingest.pipeline import SourceFile, ingest_files
 
         sources = [SourceFile(path, name, source=f"upload:{name}") for path, name in files]
@@ -69,7 +86,7 @@ class Services:
             if on_file is not None:
                 on_file(report.documents)
 
-        with self._lock_for(collection):
+        with self.holding(collection, wait=wait):
             # One parser thread, no worker processes: they would compete with the server.
             report = ingest_files(
                 self.library, sources, collection=collection, workers=1, on_progress=progress
@@ -95,7 +112,18 @@ class Services:
     def start_job(
         self, files: list[tuple[Path, str]], collection: str, folder: Path, refused: list[FileResult]
     ) -> Job:
-        """Ingest in a thread; ``refused`` files (wrong type) are reported with the job."""
+        """Ingest on the job threads; ``refused`` files (wrong type) are reported with the job.
+
+        ApiError 429 with Retry-After when every job thread is busy and the queue is full.
+        """
+        if not self._job_slots.acquire(blocking=False):
+            raise ApiError(
+                429,
+                f"{self.settings.upload_jobs + self.settings.upload_jobs_queued} upload jobs are already "
+                "running or queued (POLRAG_UPLOAD_JOBS, POLRAG_UPLOAD_JOBS_QUEUED); retry later",
+                "too_many_jobs",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         job = Job(
             id=uuid.uuid4().hex, collection=collection, total=len(files) + len(refused), files=list(refused)
         )
@@ -108,7 +136,9 @@ class Services:
                 def progress(done: int) -> None:
                     job.processed = len(refused) + done
 
-                job.files = list(refused) + self.ingest(files, collection, on_file=progress)
+                # A job has a thread of its own, so it may wait as long as a writer does.
+                wait = self.settings.lock_timeout_s
+                job.files = list(refused) + self.ingest(files, collection, on_file=progress, wait=wait)
                 job.processed = job.total
                 job.status = "done"
             except Exception as exc:  # reported through the job, never lost in a thread
@@ -116,8 +146,13 @@ class Services:
                 job.error, job.status = str(exc), "failed"
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+                self._job_slots.release()
 
-        threading.Thread(target=run, name=f"polrag-job-{job.id[:8]}", daemon=True).start()
+        try:
+            self._job_threads.submit(run)
+        except RuntimeError:  # shutting down
+            self._job_slots.release()
+            raise ApiError(503, "the service is shutting down", "unavailable") from None
         return job
 
     def job(self, job_id: str) -> Job | None:
@@ -138,9 +173,40 @@ class Services:
             if folder.is_dir() and folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
 
+    @contextmanager
+    def holding(self, collection: str, *, wait: float | None = None) -> Iterator[None]:
+        """This server's turn to change ``collection`` (uploads, collection delete), one at a time.
+
+        The wait is bounded: a request waiting here holds a thread of the shared pool that
+        searches need too. Past ``wait`` (default POLRAG_UPLOAD_WAIT_S): ApiError 409.
+        """
+        timeout = self.settings.upload_wait_s if wait is None else wait
+        lock = self._lock_for(collection)
+        if not lock.acquire(timeout=timeout):
+            raise ApiError(
+                409,
+                f"collection {collection!r} is busy with another upload; waited {timeout:g} s "
+                "(POLRAG_UPLOAD_WAIT_S), retry later",
+                "collection_busy",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def delete_collection(self, name: str) -> None:
+        """Remove a collection and its files; the default one comes back empty at once."""
+        with self.holding(name):
+            self.library.delete_collection(name)
+        if name == self.settings.collection:
+            self.library.collection(name, create=True)
+
     def _lock_for(self, collection: str) -> threading.Lock:
         with self._locks_guard:
             return self._collection_locks.setdefault(collection, threading.Lock())
 
     def close(self) -> None:
+        # Running jobs finish (their collections stay consistent); queued ones are dropped.
+        self._job_threads.shutdown(wait=True, cancel_futures=True)
         self.library.close()

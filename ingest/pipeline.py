@@ -180,6 +180,7 @@ def ingest_files(
     for failure in missing:
         report.fail(failure)
     settings = library.settings
+    existed = (collection or settings.collection) in library.collection_names()
     target = library.collection(collection, create=True)
     embedder = library.embedder
     params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens)
@@ -218,6 +219,9 @@ def ingest_files(
         # Closed on every path: a failed commit must not leave the parsers running.
         with contextlib.closing(_prepare_all(todo, embedder, params, max_bytes, limits, workers)) as prepared:
             _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
+    if not existed and all(o.status == "failed" for o in report.outcomes):
+        # Every file failed: the collection this batch created would only be an empty name.
+        library.delete_collection(target.name, only_if_empty=True)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import threading
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from rag.analysis import default_analyzer
-from rag.collection import Collection, Manifest, list_collections
+from rag.catalog import Catalog
+from rag.collection import CATALOG, MANIFEST, Collection, Manifest, _file_lock, list_collections
 from rag.device import resolve_device
 from rag.embedder import TextEmbedder, build_embedder
 from rag.embeddings import reads_polish
+from rag.errors import CollectionNotFound, PolragError
 from rag.reranker import Reranker
 from rag.retrieval import Mode, RetrievalConfig, Retriever
-from rag.settings import Settings
+from rag.settings import Settings, check_collection_name
 from rag.types import Hit
+
+log = logging.getLogger(__name__)
+# A deleted collection's folder is renamed to this prefix first (one atomic step, under its
+# write lock) and removed after; such names are never valid collection names, so never listed.
+GRAVE_PREFIX = ".deleted-"
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection as listed: its name and size, or why it cannot be opened."""
+
+    name: str
+    documents: int | None
+    chunks: int | None
+    error: str | None = None
 
 
 class Library:
@@ -68,7 +91,56 @@ class Library:
             return self._collections[name]
 
     def collection_names(self) -> list[str]:
+        """Names of the collections under the index dir, sorted."""
         return list_collections(self.settings.index_dir)
+
+    def collections(self) -> list[CollectionInfo]:
+        """Every collection with its document and chunk counts (one that cannot open says why)."""
+        infos = []
+        for name in self.collection_names():
+            try:
+                target = self.collection(name)
+                infos.append(CollectionInfo(name, len(target.documents()), target.catalog.chunk_count()))
+            except CollectionNotFound:
+                continue  # deleted since it was listed
+            except PolragError as exc:
+                infos.append(CollectionInfo(name, None, None, exc.public_message))
+        return infos
+
+    def delete_collection(self, name: str, *, only_if_empty: bool = False) -> bool:
+        """Remove collection ``name`` with its files; CollectionNotFound when there is none.
+
+        Taken under the collection's write lock, so no writer in any process is half-way through
+        it. ``only_if_empty`` keeps a collection that holds any document and returns False then
+        (a batch that stored nothing removes the collection it created, never another's work).
+        Searches already running on it finish on the open files; later ones get CollectionNotFound.
+        """
+        check_collection_name(name)
+        index_dir = self.settings.index_dir
+        folder = index_dir / name
+        if not (folder / MANIFEST).is_file():
+            raise CollectionNotFound(name, index_dir)
+        with _file_lock(folder, self.settings.lock_timeout_s, name):
+            if not (folder / MANIFEST).is_file():  # another process deleted it while we waited
+                raise CollectionNotFound(name, index_dir)
+            if only_if_empty and _has_documents(folder):
+                return False
+            grave = index_dir / f"{GRAVE_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+            os.replace(folder, grave)
+        with self._lock:
+            # Not closed here: a search that already holds it reads on from the renamed files,
+            # and its connections close when the last reference goes.
+            self._collections.pop(name, None)
+        shutil.rmtree(grave, ignore_errors=True)
+        log.info("collection %s deleted", name)
+        return True
+
+    def sweep_deleted(self) -> None:
+        """Remove folders of deletions a crash interrupted (renamed, not yet removed)."""
+        index_dir = self.settings.index_dir
+        if index_dir.is_dir():
+            for folder in index_dir.glob(f"{GRAVE_PREFIX}*"):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def search(
         self,
@@ -93,6 +165,15 @@ class Library:
             for collection in self._collections.values():
                 collection.close()
             self._collections.clear()
+
+
+def _has_documents(folder: Path) -> bool:
+    # A catalogue of its own: opening the Collection here could wait on the lock we hold.
+    catalog = Catalog(folder / CATALOG)
+    try:
+        return bool(catalog.list_documents())
+    finally:
+        catalog.close()
 
 
 def _reranker_for(settings: Settings) -> Reranker | None:

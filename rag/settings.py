@@ -199,6 +199,21 @@ class Settings(BaseSettings):
         description="IVF lists searched per query (recall against speed); unset: a fifth of the lists.",
     )
     lock_timeout_s: float = Field(60.0, ge=0, description="How long a writer waits for a collection's lock.")
+    upload_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long an HTTP upload (or collection delete) waits for another upload to the same "
+        "collection in this server before answering 409 with Retry-After.",
+    )
+    upload_jobs: int = Field(
+        2, ge=1, le=64, description="Background upload jobs (?background=true) that ingest at once."
+    )
+    upload_jobs_queued: int = Field(
+        8,
+        ge=0,
+        le=1000,
+        description="Background upload jobs that may wait for a free slot; past it an upload gets 429.",
+    )
 
     @field_validator("collection")
     @classmethod
