@@ -100,7 +100,10 @@ def test_request_wide_upload_cap_is_twenty_files_worth(client: TestClient) -> No
     def streamed():  # type: ignore[no-untyped-def]
         boundary = b"--x\r\n"
         for i in range(22):
-            yield boundary + f'Content-Disposition: form-data; name="files"; filename="p{i}.bin"\r\n\r\n'.encode()
+            yield (
+                boundary
+                + f'Content-Disposition: form-data; name="files"; filename="p{i}.bin"\r\n\r\n'.encode()
+            )
             yield part + b"\r\n"
         yield b"--x--\r\n"
 
