@@ -172,7 +172,9 @@ class ChatRequest(BaseModel):
 class CollectionOut(BaseModel):
     name: str
     documents: int | None = Field(description="Documents stored; null when the collection cannot open.")
-    chunks: int | None
+    chunks: int | None = Field(description="Chunks in the catalogue.")
+    vectors: int | None = Field(None, description="Vectors in the FAISS index (= chunks but mid-write).")
+    lexical_rows: int | None = Field(None, description="Chunks in the BM25 index (= chunks but mid-write).")
     error: str | None = Field(None, description="Why the collection cannot be opened, if it cannot.")
 
 

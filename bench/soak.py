@@ -223,6 +223,10 @@ def _resolve_and_check(clients: list[Client], shared: Shared, label: str) -> Non
         for name in COLLECTIONS:
             for extra in sorted(set(stored[name]) - expected[name]):
                 shared.violation(f"{label}: {name}/{extra} is stored but was deleted or never answered")
+        for info in http.get("/v1/collections").json()["collections"]:
+            counts = {key: info[key] for key in ("chunks", "vectors", "lexical_rows")}
+            if len(set(counts.values())) != 1:
+                shared.violation(f"{label}: the server's collection {info['name']!r} disagrees: {counts}")
         for client in clients:
             client.check_findable(http, label)
 

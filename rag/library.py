@@ -35,7 +35,9 @@ class CollectionInfo:
 
     name: str
     documents: int | None
-    chunks: int | None
+    chunks: int | None  # catalogue rows: the source of truth
+    vectors: int | None = None  # in the FAISS index: equal to chunks except during a write
+    lexical_rows: int | None = None  # in the BM25 index: likewise
     error: str | None = None
 
 
@@ -100,11 +102,14 @@ class Library:
         for name in self.collection_names():
             try:
                 target = self.collection(name)
-                infos.append(CollectionInfo(name, len(target.documents()), target.catalog.chunk_count()))
+                documents, chunks = len(target.documents()), target.catalog.chunk_count()
+                # The index sizes let an operator (and bench/soak.py) see them agree with the catalogue.
+                lexical = len(target._lexical)
+                infos.append(CollectionInfo(name, documents, chunks, len(target), lexical))
             except CollectionNotFound:
                 continue  # deleted since it was listed
             except PolragError as exc:
-                infos.append(CollectionInfo(name, None, None, exc.public_message))
+                infos.append(CollectionInfo(name, None, None, error=exc.public_message))
         return infos
 
     def delete_collection(self, name: str, *, only_if_empty: bool = False) -> bool:

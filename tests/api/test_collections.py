@@ -27,7 +27,14 @@ def test_list_and_delete_collections(client: TestClient, api_settings) -> None: 
     assert added.status_code == 200
     chunks = sum(f["chunks"] for f in added.json()["files"])
     collections = listed(client)
-    assert collections["prawo"] == {"name": "prawo", "documents": 2, "chunks": chunks, "error": None}
+    assert collections["prawo"] == {
+        "name": "prawo",
+        "documents": 2,
+        "chunks": chunks,
+        "vectors": chunks,
+        "lexical_rows": chunks,
+        "error": None,
+    }
     assert collections["default"]["documents"] == 0
 
     assert client.delete("/v1/collections/prawo").status_code == 204
