@@ -108,3 +108,26 @@ def test_cli_collections_list_and_delete(settings, tmp_path: Path) -> None:  # t
 
     result = runner.invoke(app, ["collections", "delete", "akty"])
     assert isinstance(result.exception, CollectionNotFound)
+
+
+def test_a_collection_deleted_by_another_process_is_not_served_stale(
+    client: TestClient, api_settings
+) -> None:  # type: ignore[no-untyped-def]
+    from rag.library import Library
+
+    assert upload(client, (ODPADY.name, ODPADY.read_bytes()), collection="prawo").status_code == 200
+    assert client.post("/v1/search", json={"query": "odpady", "collection": "prawo"}).json()["hits"]
+    other = Library(api_settings, embedder=client.app.state.services.library.embedder)  # type: ignore[attr-defined]
+    try:
+        other.delete_collection("prawo")  # as `polrag collections delete prawo` would, beside the server
+    finally:
+        other.close()
+    gone = client.get("/v1/documents", params={"collection": "prawo"})
+    assert gone.status_code == 404
+    again = upload(client, (PODATEK.name, PODATEK.read_bytes()), collection="prawo")
+    assert again.status_code == 200 and again.json()["files"][0]["status"] == "added"
+    names = [
+        d["file_name"]
+        for d in client.get("/v1/documents", params={"collection": "prawo"}).json()["documents"]
+    ]
+    assert names == [PODATEK.name]
