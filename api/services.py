@@ -183,10 +183,11 @@ class Services:
         timeout = self.settings.upload_wait_s if wait is None else wait
         lock = self._lock_for(collection)
         if not lock.acquire(timeout=timeout):
+            setting = " (POLRAG_UPLOAD_WAIT_S)" if wait is None else ""
             raise ApiError(
                 409,
-                f"collection {collection!r} is busy with another upload; waited {timeout:g} s "
-                "(POLRAG_UPLOAD_WAIT_S), retry later",
+                f"collection {collection!r} is busy with another upload; waited {timeout:g} s{setting}, "
+                "retry later",
                 "collection_busy",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
