@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rag.analysis import default_analyzer
 from rag.catalog import Catalog
-from rag.collection import CATALOG, MANIFEST, Collection, Manifest, _file_lock, list_collections
+from rag.collection import CATALOG, MANIFEST, Collection, Manifest, list_collections
 from rag.device import resolve_device
 from rag.embedder import TextEmbedder, build_embedder
 from rag.embeddings import reads_polish
@@ -22,6 +22,11 @@ from rag.reranker import Reranker
 from rag.retrieval import Mode, RetrievalConfig, Retriever
 from rag.settings import Settings, check_collection_name
 from rag.types import Hit
+
+try:  # the collection's write lock, in its own module once rag/collection.py is split
+    from rag.files import file_lock  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - before the split
+    from rag.collection import _file_lock as file_lock  # type: ignore[attr-defined, no-redef, unused-ignore]
 
 log = logging.getLogger(__name__)
 # A deleted collection's folder is renamed to this prefix first (one atomic step, under its
@@ -133,7 +138,7 @@ class Library:
         folder = index_dir / name
         if not (folder / MANIFEST).is_file():
             raise CollectionNotFound(name, index_dir)
-        with _file_lock(folder, self.settings.lock_timeout_s, name):
+        with file_lock(folder, self.settings.lock_timeout_s, name):
             if not (folder / MANIFEST).is_file():  # another process deleted it while we waited
                 raise CollectionNotFound(name, index_dir)
             if only_if_empty and _has_documents(folder):
