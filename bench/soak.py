@@ -166,6 +166,8 @@ def run_soak(config: SoakConfig, progress=print) -> SoakResult:  # type: ignore[
             shared.wait_idle()
             _check_files(index_dir, shared, f"after kill {shared.kills}")
             server.start()
+            for grave in index_dir.glob(".deleted-*"):  # a collection delete the kill cut short
+                shared.violation(f"after restart {shared.kills}: {grave.name} was not removed at start")
             _resolve_and_check(clients, shared, f"after restart {shared.kills}")
             checks += 1
             progress(f"soak: {time.monotonic() - started:.0f} s, {shared.kills} kills, {shared.summary()}")
@@ -234,6 +236,7 @@ def _resolve_and_check(clients: list[Client], shared: Shared, label: str) -> Non
 def _check_files(index_dir: Path, shared: Shared, label: str) -> None:
     """With no server running: each collection opens with catalogue, FAISS and BM25 agreeing."""
     from rag.collection import Collection, list_collections
+    from rag.settings import COLLECTION_NAME
 
     try:
         from rag.manifest import read_manifest  # type: ignore[import-not-found, unused-ignore]
@@ -241,6 +244,8 @@ def _check_files(index_dir: Path, shared: Shared, label: str) -> None:
         from rag.collection import read_manifest  # type: ignore[attr-defined, no-redef, unused-ignore]
 
     for name in list_collections(index_dir):
+        if not COLLECTION_NAME.fullmatch(name):
+            continue  # a deleted collection's folder the kill left behind; the next start removes it
         try:
             collection = Collection.open(index_dir, name, read_manifest(index_dir / name), create=False)
         except Exception as exc:  # an unopenable collection is exactly what this looks for

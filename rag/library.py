@@ -20,7 +20,7 @@ from rag.embeddings import reads_polish
 from rag.errors import CollectionNotFound, PolragError
 from rag.reranker import Reranker
 from rag.retrieval import Mode, RetrievalConfig, Retriever
-from rag.settings import Settings, check_collection_name
+from rag.settings import COLLECTION_NAME, Settings, check_collection_name
 from rag.types import Hit
 
 try:  # the collection's write lock, in its own module once rag/collection.py is split
@@ -107,7 +107,9 @@ class Library:
 
     def collection_names(self) -> list[str]:
         """Names of the collections under the index dir, sorted."""
-        return list_collections(self.settings.index_dir)
+        # Not the folder of a deletion under way (or cut short by a crash): it still holds a
+        # manifest until it is removed, but it is no collection any more.
+        return [name for name in list_collections(self.settings.index_dir) if COLLECTION_NAME.fullmatch(name)]
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection with its document and chunk counts (one that cannot open says why)."""

@@ -131,3 +131,21 @@ def test_a_collection_deleted_by_another_process_is_not_served_stale(
         for d in client.get("/v1/documents", params={"collection": "prawo"}).json()["documents"]
     ]
     assert names == [PODATEK.name]
+
+
+def test_a_deletion_under_way_or_cut_short_is_no_collection(
+    client: TestClient, api_settings, embedder, tiny_generator
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tests.api.conftest import make_client
+
+    assert upload(client, (PODATEK.name, PODATEK.read_bytes()), collection="prawo").status_code == 200
+    # What a delete leaves between its rename and its removal, or a kill -9 leaves for good.
+    grave = api_settings.index_dir / ".deleted-prawo-0123abcd"
+    shutil.copytree(api_settings.index_dir / "prawo", grave)
+    assert set(listed(client)) == {"default", "prawo"}
+    assert client.get("/readyz").status_code == 200
+    with make_client(api_settings, embedder, tiny_generator) as restarted:
+        assert not grave.exists()  # removed when the server starts
+        assert set(listed(restarted)) == {"default", "prawo"}
