@@ -236,12 +236,8 @@ def _resolve_and_check(clients: list[Client], shared: Shared, label: str) -> Non
 def _check_files(index_dir: Path, shared: Shared, label: str) -> None:
     """With no server running: each collection opens with catalogue, FAISS and BM25 agreeing."""
     from rag.collection import Collection, list_collections
+    from rag.manifest import read_manifest
     from rag.settings import COLLECTION_NAME
-
-    try:
-        from rag.manifest import read_manifest  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        from rag.collection import read_manifest  # type: ignore[attr-defined, no-redef, unused-ignore]
 
     for name in list_collections(index_dir):
         if not COLLECTION_NAME.fullmatch(name):

@@ -18,15 +18,11 @@ from rag.device import resolve_device
 from rag.embedder import TextEmbedder, build_embedder
 from rag.embeddings import reads_polish
 from rag.errors import CollectionNotFound, PolragError
+from rag.files import file_lock
 from rag.reranker import Reranker
 from rag.retrieval import Mode, RetrievalConfig, Retriever
 from rag.settings import COLLECTION_NAME, Settings, check_collection_name
 from rag.types import Hit
-
-try:  # the collection's write lock, in its own module once rag/collection.py is split
-    from rag.files import file_lock  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - before the split
-    from rag.collection import _file_lock as file_lock  # type: ignore[attr-defined, no-redef, unused-ignore]
 
 log = logging.getLogger(__name__)
 # A deleted collection's folder is renamed to this prefix first (one atomic step, under its
