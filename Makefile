@@ -10,7 +10,7 @@ PORT ?= 8000
 DOCS ?= $(wildcard tests/data/*.pdf tests/data/eval/*.pdf tests/data/eval/*.docx tests/data/eval/*.html)
 QUERY ?= Kiedy zaniechano poboru podatku dochodowego od spółek?
 
-.PHONY: run demo test install lint
+.PHONY: run demo test install lint ocr-packages
 
 # The service: HTTP API over the collections in ./indexes (embedded FAISS index).
 run: $(VENV)/.installed-run
@@ -21,7 +21,7 @@ demo: $(VENV)/.installed-run
 	-$(BIN)/polrag ingest $(DOCS)
 	$(BIN)/polrag search "$(QUERY)"
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test ocr-packages
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
@@ -30,6 +30,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy rag ingest api
 
 install: $(VENV)/.installed-run
+
+# Tesseract + Polish model for the OCR tests, where this machine allows it (root with apt).
+ocr-packages:
+	-.ci/install-ocr
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -303,14 +303,26 @@ def documents_show(
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a document and its chunks."""
-    target = _library().collection(collection)
+    """Show a document, the pages OCR read (flagged under the confidence floor) and its chunks."""
+    library = _library()
+    target = library.collection(collection)
     doc = target.document(document_id)
     if doc is None:
         raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
     chunks = target.catalog.chunks_of(document_id)
+    floor = library.settings.ocr_confidence_floor
+    reads = target.catalog.page_reads(document_id)
     if as_json:
         data = _document_json(doc)
+        data["ocr_pages"] = [
+            {
+                "page": r.page,
+                "confidence": r.confidence,
+                "words": r.words,
+                "low_confidence": r.low_confidence(floor),
+            }
+            for r in reads
+        ]
         data["chunks"] = [
             {
                 "chunk_id": c.chunk_id,
@@ -326,6 +338,12 @@ def documents_show(
         return
     for key, value in _document_json(doc).items():
         typer.echo(f"{key}: {value}")
+    if reads:
+        low = [r for r in reads if r.low_confidence(floor)]
+        typer.echo(f"OCR'd pages: {len(reads)}, {len(low)} under the confidence floor of {floor:g}")
+        for r in reads:
+            flag = "  LOW CONFIDENCE: check the text" if r.low_confidence(floor) else ""
+            typer.echo(f"  s. {r.page}  OCR, confidence {r.confidence or 0:.1f}{flag}")
     for chunk in chunks:
         typer.echo(f"  #{chunk.ordinal} s. {chunk.page}  {chunk.heading}  {_shorten(chunk.text, 120)}")
 

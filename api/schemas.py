@@ -56,6 +56,15 @@ class UsageOut(BaseModel):
     total_tokens: int
 
 
+class OcrPageOut(BaseModel):
+    """A page read by OCR: its mean word confidence (0-100), flagged under the confidence floor."""
+
+    page: int | None
+    confidence: float | None
+    words: int
+    low_confidence: bool
+
+
 class DocumentOut(BaseModel):
     """A stored document; built from rag's DocumentInfo, leaving out its server-side source path."""
 
@@ -68,6 +77,9 @@ class DocumentOut(BaseModel):
     chunks: int
     size_bytes: int
     added_at: str
+    ocr_pages: list[OcrPageOut] | None = Field(
+        None, description="Pages read by OCR (only in the single-document view; [] when none)."
+    )
 
 
 class DocumentList(BaseModel):

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ingest.legal import starts_block, starts_unit
 from rag.control_tokens import neutralise
@@ -46,7 +47,7 @@ def clean_pages(pages: Sequence[Page], *, reflow: bool = False) -> list[Page]:
     # Last, once the text is final: joining hyphenated lines can complete a control token,
     # and the invisible-character pass would strip the break that neutralising inserts.
     finished = [neutralise(text) for text in finished]
-    return [Page(page.number, text) for page, text in zip(pages, finished, strict=True)]
+    return [replace(page, text=text) for page, text in zip(pages, finished, strict=True)]
 
 
 def reflow_lines(text: str) -> str:

@@ -11,12 +11,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest.chunking import ChunkingParams
 from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.ocr import OcrOptions
 from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
 from rag.collection import CollectionWriter
 from rag.library import Library
@@ -186,6 +187,7 @@ def ingest_files(
     params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens)
     max_bytes = settings.max_file_mb * 2**20
     limits = DocumentLimits.from_settings(settings)
+    ocr = OcrOptions.from_settings(settings)
     workers = settings.worker_count if workers is None else workers
     total = len(files) + len(report.failed)
     names = {str(file.path): file.name for file in files}
@@ -217,7 +219,9 @@ def ingest_files(
                 todo.append((path, file.name))
         _notify(on_progress, report, total)
         # Closed on every path: a failed commit must not leave the parsers running.
-        with contextlib.closing(_prepare_all(todo, embedder, params, max_bytes, limits, workers)) as prepared:
+        with contextlib.closing(
+            _prepare_all(todo, embedder, params, max_bytes, limits, workers, ocr)
+        ) as prepared:
             _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
     if not existed and all(o.status == "failed" for o in report.outcomes):
         # Every file failed: the collection this batch created would only be an empty name.
@@ -233,12 +237,13 @@ def _prepare_all(
     max_bytes: int,
     limits: DocumentLimits,
     workers: int,  # type: ignore[no-untyped-def]
+    ocr: OcrOptions | None = None,
 ) -> Generator[PreparedDocument | FailedFile, None, None]:
     if workers <= 1 or len(todo) <= 1:
         counter = embedder.token_counter()
         if workers == 0 or len(todo) <= 1:
             for path, name in todo:
-                yield prepare_file(path, name, counter, params, max_bytes, limits)
+                yield prepare_file(path, name, counter, params, max_bytes, limits, ocr)
             return
         # One parser thread ahead of the embedder: torch releases the GIL in its kernels, so
         # the next documents are parsed while this batch embeds, without a process to spawn.
@@ -246,11 +251,15 @@ def _prepare_all(
             ahead: deque[Future[PreparedDocument | FailedFile]] = deque()
             pending = iter(todo)
             for path, name in itertools.islice(pending, 4):
-                ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes, limits))
+                ahead.append(
+                    threads.submit(prepare_file, path, name, counter, params, max_bytes, limits, ocr)
+                )
             while ahead:
                 result = ahead.popleft().result()
                 for path, name in itertools.islice(pending, 1):
-                    ahead.append(threads.submit(prepare_file, path, name, counter, params, max_bytes, limits))
+                    ahead.append(
+                        threads.submit(prepare_file, path, name, counter, params, max_bytes, limits, ocr)
+                    )
                 yield result
         return
     # spawn, not fork: the parent holds torch threads that a fork would copy mid-flight.
@@ -259,7 +268,14 @@ def _prepare_all(
         max_workers=min(workers, len(todo)),
         mp_context=context,
         initializer=init_worker,
-        initargs=(embedder.token_counter(), params, max_bytes, limits),
+        # A parser process per core already: each reads its scanned pages on one thread.
+        initargs=(
+            embedder.token_counter(),
+            params,
+            max_bytes,
+            limits,
+            replace(ocr, threads=1) if ocr else None,
+        ),
     ) as pool:
         # A bounded window of jobs: parsers that outrun the embedder must not pile parsed
         # documents up in memory (pool.map would submit the whole batch at once).

@@ -8,7 +8,8 @@ from pathlib import Path
 from ingest.chunking import ChunkingParams, TokenCounter, chunk_document
 from ingest.clean import clean_pages
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits
-from ingest.loaders import load_file
+from ingest.loaders import load_file, no_text_reason
+from ingest.ocr import OcrOptions
 from rag.analysis import default_analyzer
 from rag.collection import document_id_for
 from rag.errors import BadDocumentError, DocumentTooLarge
@@ -38,15 +39,16 @@ def prepare_file(
     params: ChunkingParams,
     max_bytes: int,
     limits: DocumentLimits = DEFAULT_LIMITS,
+    ocr: OcrOptions | None = None,
 ) -> PreparedDocument | FailedFile:
     """Load, clean and chunk ``path``; a bad file comes back as :class:`FailedFile`."""
     try:
-        parsed = load_file(path, max_bytes=max_bytes, limits=limits)
-        pages = clean_pages(parsed.pages, reflow=parsed.media_type == "application/pdf")
+        parsed = load_file(path, max_bytes=max_bytes, limits=limits, ocr=ocr)
+        # OCR'd text is laid out in lines like a PDF's: it is reflowed and dehyphenated too.
+        reflow = parsed.media_type == "application/pdf" or any(p.method == "ocr" for p in parsed.pages)
+        pages = clean_pages(parsed.pages, reflow=reflow)
         if not any(page.text for page in pages):
-            raise BadDocumentError(
-                "no text layer (scanned?)" if parsed.media_type == "application/pdf" else "no text"
-            )
+            raise BadDocumentError(no_text_reason(parsed.media_type.split("/")[-1], pages, ocr))
         document = ParsedDocument(
             file_name=name,
             media_type=parsed.media_type,
@@ -83,13 +85,18 @@ class _WorkerState:
     params: ChunkingParams
     max_bytes: int
     limits: DocumentLimits
+    ocr: OcrOptions | None = None
 
 
 _worker: _WorkerState | None = None
 
 
 def init_worker(
-    counter: TokenCounter, params: ChunkingParams, max_bytes: int, limits: DocumentLimits = DEFAULT_LIMITS
+    counter: TokenCounter,
+    params: ChunkingParams,
+    max_bytes: int,
+    limits: DocumentLimits = DEFAULT_LIMITS,
+    ocr: OcrOptions | None = None,
 ) -> None:
     import os
     import signal
@@ -100,7 +107,7 @@ def init_worker(
     # parser printing its own KeyboardInterrupt traceback only buries the one line that matters.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
-    _worker = _WorkerState(counter, params, max_bytes, limits)
+    _worker = _WorkerState(counter, params, max_bytes, limits, ocr)
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
@@ -123,4 +130,7 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
 def prepare_in_worker(job: tuple[str, str]) -> PreparedDocument | FailedFile:
     assert _worker is not None, "init_worker runs first in every parser process"
     path, name = job
-    return prepare_file(Path(path), name, _worker.counter, _worker.params, _worker.max_bytes, _worker.limits)
+    worker = _worker
+    return prepare_file(
+        Path(path), name, worker.counter, worker.params, worker.max_bytes, worker.limits, worker.ocr
+    )

@@ -162,6 +162,10 @@ class PolishAnalyzer:
             return ()
         return _folded(lemmas or [word])
 
+    def knows(self, word: str) -> bool:
+        """True when morfeusz2 recognises ``word`` (function words included): a text-quality probe."""
+        return self._lemmas(word) != []
+
     def _lemmas(self, word: str) -> list[str] | None:
         """Lemmas morfeusz knows for ``word``; [] when unknown, None for a function word."""
         with self._lock:  # one morfeusz instance is not safe to share between threads

@@ -6,6 +6,7 @@ FAISS file can always be rebuilt or caught up after a crash.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import weakref
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.types import Chunk, DocumentInfo, Hit
+from rag.types import Chunk, DocumentInfo, Hit, OcrWord, Page, PageRead
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -51,6 +52,16 @@ CREATE TABLE IF NOT EXISTS chunk_terms (
     terms TEXT NOT NULL,
     heading TEXT NOT NULL
 );
+-- Pages read by OCR: mean word confidence and the words with their boxes (JSON rows of
+-- [text, confidence, left, top, right, bottom], fractions of the page) for a page view.
+CREATE TABLE IF NOT EXISTS page_reads (
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page INTEGER,
+    method TEXT NOT NULL,
+    confidence REAL,
+    words TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS page_reads_document ON page_reads(document_id, page);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
@@ -173,6 +184,7 @@ class Catalog:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         lexical: Sequence[tuple[str, str]],
+        page_reads: Sequence[Page] = (),
     ) -> list[int]:
         """Insert a document and its chunks inside ``db``'s open transaction; returns chunk ids.
 
@@ -215,13 +227,38 @@ class Catalog:
             "INSERT INTO chunk_terms(id, terms, heading) VALUES (?, ?, ?)",
             [(chunk_id, terms, heading) for chunk_id, (terms, heading) in zip(ids, lexical, strict=True)],
         )
+        db.executemany(
+            "INSERT INTO page_reads(document_id, page, method, confidence, words) VALUES (?, ?, ?, ?, ?)",
+            [
+                (document_id, page.number, page.method, page.confidence, _words_json(page.words))
+                for page in page_reads
+                if page.method != "text"
+            ],
+        )
         return ids
+
+    def page_reads(self, document_id: str) -> list[PageRead]:
+        """The document's OCR'd pages in page order (pages read from the text layer have none)."""
+        rows = self._db.execute(
+            "SELECT page, method, confidence, json_array_length(words) FROM page_reads "
+            "WHERE document_id = ? ORDER BY page",
+            (document_id,),
+        )
+        return [PageRead(row[0], row[1], row[2], row[3] or 0) for row in rows]
+
+    def page_words(self, document_id: str, page: int) -> tuple[OcrWord, ...]:
+        """The words OCR read on one page, with their boxes; () for a page read from its text layer."""
+        row = self._db.execute(
+            "SELECT words FROM page_reads WHERE document_id = ? AND page = ?", (document_id, page)
+        ).fetchone()
+        return tuple(OcrWord(*word) for word in json.loads(row[0])) if row else ()
 
     def delete_document(self, db: sqlite3.Connection, document_id: str) -> list[int]:
         """Delete a document inside ``db``'s transaction; returns the ids of its chunks."""
         ids = [row[0] for row in db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
         db.executemany("DELETE FROM chunk_terms WHERE id = ?", [(i,) for i in ids])
         db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        db.execute("DELETE FROM page_reads WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
         return ids
 
@@ -326,4 +363,10 @@ def _document(row: tuple) -> DocumentInfo:  # type: ignore[type-arg]
         added_at=row[6],
         source_path=row[7],
         chunks=row[8],
+    )
+
+
+def _words_json(words: Sequence[OcrWord]) -> str:
+    return json.dumps(
+        [[w.text, w.confidence, w.left, w.top, w.right, w.bottom] for w in words], ensure_ascii=False
     )

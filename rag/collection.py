@@ -223,6 +223,7 @@ class Collection:
                 chunks=chunks,
                 vectors=vectors,
                 lexical=lexical,
+                page_reads=document.pages,
             )
         self._indexes.apply(removed, ids, vectors, lexical, catalog.generation())
 

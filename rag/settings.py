@@ -189,6 +189,27 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(
         0, ge=0, le=64, description="Parser processes for batch ingest; 0 picks from the CPU count."
     )
+    ocr: Literal["auto", "off", "force"] = Field(
+        "auto",
+        description="OCR of PDF pages: auto reads a page by OCR when its text layer is missing or "
+        "garbage, off never (such pages stay empty), force OCRs every page. Images are always OCR'd.",
+    )
+    ocr_languages: str = Field(
+        "pol+eng",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract models joined by '+' (pol alone cannot write '@').",
+    )
+    ocr_dpi: int = Field(300, ge=72, le=600, description="Resolution PDF pages are rendered at for OCR.")
+    ocr_tessdata: Path | None = Field(
+        None,
+        description="Folder of Tesseract's *.traineddata; unset: TESSDATA_PREFIX, then the system's.",
+    )
+    ocr_confidence_floor: float = Field(
+        70.0,
+        ge=0,
+        le=100,
+        description="OCR'd pages whose mean word confidence (0-100) is below this are flagged.",
+    )
     ann_threshold: int = Field(
         200_000, ge=1000, description="Vectors past which a collection switches to IVF search."
     )

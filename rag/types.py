@@ -6,11 +6,30 @@ from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class OcrWord:
+    """A word OCR read, its confidence (0-100) and box as fractions of the page's width/height."""
+
+    text: str
+    confidence: float
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a document. ``number`` is 1-based, or None for formats without pages."""
+    """One page of a document. ``number`` is 1-based, or None for formats without pages.
+
+    ``method`` says how the text was read: ``"text"`` (the file's own text) or ``"ocr"``;
+    an OCR'd page carries its mean word confidence (0-100) and its words with their boxes.
+    """
 
     number: int | None
     text: str
+    method: str = "text"
+    confidence: float | None = None
+    words: tuple[OcrWord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +73,23 @@ class DocumentInfo:
     size_bytes: int
     added_at: str
     source_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    """How one page of a stored document was read: by OCR, with its mean word confidence (0-100).
+
+    Only OCR'd pages are recorded; a page without a record was read from the file's own text.
+    """
+
+    page: int | None
+    method: str
+    confidence: float | None
+    words: int = 0
+
+    def low_confidence(self, floor: float) -> bool:
+        """True when OCR read this page with a mean word confidence under ``floor``."""
+        return self.method == "ocr" and (self.confidence or 0.0) < floor
 
 
 @dataclass(frozen=True, slots=True)

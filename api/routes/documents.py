@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep
 from api.errors import ApiError
-from api.schemas import DocumentList, DocumentOut, ErrorResponse, FileResult, JobOut, UploadResult
+from api.schemas import DocumentList, DocumentOut, ErrorResponse, FileResult, JobOut, OcrPageOut, UploadResult
 from api.services import Job
 from api.uploads import receive_files
 from rag.errors import DocumentNotFound
@@ -117,7 +117,15 @@ def get_document(document_id: str, services: ServicesDep, collection: Collection
     document = target.document(document_id)
     if document is None:
         raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
-    return _document(document)
+    floor = services.library.settings.ocr_confidence_floor
+    out = _document(document)
+    out.ocr_pages = [
+        OcrPageOut(
+            page=r.page, confidence=r.confidence, words=r.words, low_confidence=r.low_confidence(floor)
+        )
+        for r in target.catalog.page_reads(document_id)
+    ]
+    return out
 
 
 @router.delete("/documents/{document_id}", status_code=204, responses={404: {"model": ErrorResponse}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from io import BytesIO
 from pathlib import Path
 
@@ -12,13 +12,16 @@ from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.loaders.archive import DIRECTORY_END_SPAN, check_member_count, read_member
 from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html
+from ingest.loaders.image import image_kind, load_image
 from ingest.loaders.odt import load_odt
 from ingest.loaders.pdf import load_pdf
 from ingest.loaders.text import load_text
+from ingest.ocr import OcrOptions
 from rag.errors import BadDocumentError, UnsupportedFileType
+from rag.settings import get_settings
 from rag.types import Page, ParsedDocument
 
-Loader = Callable[[bytes, DocumentLimits], list[Page]]
+Loader = Callable[..., list[Page]]  # (data, limits) or, for OCR_KINDS, (data, limits, ocr options)
 MIMETYPE_BYTES = 256  # "application/vnd.oasis.opendocument.text" and its siblings
 
 MEDIA_TYPES = {
@@ -28,6 +31,9 @@ MEDIA_TYPES = {
     "html": "text/html",
     "txt": "text/plain",
     "md": "text/markdown",
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "tiff": "image/tiff",
 }
 LOADERS: dict[str, Loader] = {
     "pdf": load_pdf,
@@ -36,7 +42,13 @@ LOADERS: dict[str, Loader] = {
     "html": load_html,
     "txt": load_text,
     "md": load_text,
+    "png": load_image,
+    "jpeg": load_image,
+    "tiff": load_image,
 }
+# Loaders that read scanned pages take the OCR options too.
+OCR_KINDS = frozenset({"pdf", "png", "jpeg", "tiff"})
+IMAGE_KINDS = frozenset({"png", "jpeg", "tiff"})
 EXTENSIONS = {
     ".pdf": "pdf",
     ".docx": "docx",
@@ -48,6 +60,11 @@ EXTENSIONS = {
     ".text": "txt",
     ".md": "md",
     ".markdown": "md",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
 }
 SUPPORTED_SUFFIXES = frozenset(EXTENSIONS)
 
@@ -74,7 +91,7 @@ def _judge(actual: str, file_name: str) -> str:
     suffix = Path(file_name).suffix.lower()
     claimed = EXTENSIONS.get(suffix)
     if claimed is None:
-        if actual in ("pdf", "docx", "odt", "html"):
+        if actual in ("pdf", "docx", "odt", "html") or actual in IMAGE_KINDS:
             return actual
         raise UnsupportedFileType(f"unsupported file type {suffix or '(no extension)'!r}")
     if actual == claimed:
@@ -93,6 +110,8 @@ def _sniff(data: bytes) -> str:
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return _zip_kind(data)
+    if (image := image_kind(head)) is not None:
+        return image
     if _looks_like_html(head):
         return "html"
     if _looks_binary(head):
@@ -101,7 +120,11 @@ def _sniff(data: bytes) -> str:
 
 
 def load_file(
-    path: Path, *, max_bytes: int | None = None, limits: DocumentLimits = DEFAULT_LIMITS
+    path: Path,
+    *,
+    max_bytes: int | None = None,
+    limits: DocumentLimits = DEFAULT_LIMITS,
+    ocr: OcrOptions | None = None,
 ) -> ParsedDocument:
     """Read, identify and parse one file. Every problem is a :class:`BadDocumentError`."""
     try:
@@ -116,24 +139,25 @@ def load_file(
         data = path.read_bytes()
     except OSError as exc:
         raise BadDocumentError(f"cannot read file: {exc.strerror or exc}") from None
-    return parse_bytes(data, path.name, limits)
+    return parse_bytes(data, path.name, limits, ocr=ocr)
 
 
-def parse_bytes(data: bytes, file_name: str, limits: DocumentLimits = DEFAULT_LIMITS) -> ParsedDocument:
+def parse_bytes(
+    data: bytes, file_name: str, limits: DocumentLimits = DEFAULT_LIMITS, *, ocr: OcrOptions | None = None
+) -> ParsedDocument:
     """Parse a file already in memory; the pages come back raw (not yet cleaned).
 
     A document over one of ``limits`` raises :class:`DocumentTooLarge` as soon as the loader
-    passes it, before the rest is extracted.
+    passes it, before the rest is extracted. ``ocr``: how scanned pages and images are read;
+    None takes it from the settings.
     """
     if not data.strip():
         raise BadDocumentError("empty file")
     kind = detect_kind(data, file_name)
-    pages = LOADERS[kind](data, limits)
+    pages = LOADERS[kind](data, limits, ocr) if kind in OCR_KINDS else LOADERS[kind](data, limits)
     limits.check_pages(len(pages))
     if not any(page.text.strip() for page in pages):
-        raise BadDocumentError(
-            "no text layer (scanned?)" if kind == "pdf" else "no text found in the document"
-        )
+        raise BadDocumentError(no_text_reason(kind, pages, ocr))
     return ParsedDocument(
         file_name=file_name,
         media_type=MEDIA_TYPES[kind],
@@ -141,6 +165,18 @@ def parse_bytes(data: bytes, file_name: str, limits: DocumentLimits = DEFAULT_LI
         pages=tuple(pages),
         size_bytes=len(data),
     )
+
+
+def no_text_reason(kind: str, pages: Sequence[Page], ocr: OcrOptions | None = None) -> str:
+    """Why a document yields no text, in one line: scanned with OCR off, OCR read nothing, ..."""
+    scanned = sum(page.method == "ocr" for page in pages)
+    if scanned:
+        return f"no text found: OCR read nothing on {scanned} scanned page(s) (blank or unreadable)"
+    if kind == "pdf":
+        if (ocr or OcrOptions.from_settings(get_settings())).mode == "off":
+            return "no text layer (scanned?) and OCR is off (POLRAG_OCR=off)"
+        return "no text layer (scanned?)"
+    return "no text found in the document"
 
 
 def _zip_kind(data: bytes | Path) -> str:

@@ -6,6 +6,8 @@ import logging
 from io import BytesIO
 
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
+from ingest.loaders.pdf_ocr import PageReader
+from ingest.ocr import OcrOptions
 from rag.errors import BadDocumentError
 from rag.types import Page
 
@@ -14,8 +16,11 @@ log = logging.getLogger(__name__)
 ENCRYPTED = "encrypted PDF (password-protected); remove the password and try again"
 
 
-def load_pdf(data: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Page]:
-    """One :class:`Page` per PDF page, numbered from 1, text as PDFium extracts it.
+def load_pdf(
+    data: bytes, limits: DocumentLimits = DEFAULT_LIMITS, ocr: OcrOptions | None = None
+) -> list[Page]:
+    """One :class:`Page` per PDF page, numbered from 1: its text layer, or OCR where that is
+    missing or garbage (see :mod:`ingest.ocr_decision`; ``ocr`` None: the settings' options).
 
     The page count is checked before any page is read: 20,000 blank pages are refused at once.
     """
@@ -31,13 +36,17 @@ def load_pdf(data: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Page]
     try:
         limits.check_pages(len(document))
         budget = TextBudget(limits)
-        pages = []
-        for index in range(len(document)):
-            page = document[index]
-            textpage = page.get_textpage()
-            pages.append(Page(index + 1, budget.add_text(textpage.get_text_range())))
-            textpage.close()
-            page.close()
+        with PageReader(ocr) as reader:
+            for index in range(len(document)):
+                page = document[index]
+                textpage = page.get_textpage()
+                reader.add(page, index + 1, budget.add_text(textpage.get_text_range()))
+                textpage.close()
+                page.close()
+            pages = reader.pages()
+        for page in pages:  # OCR'd text counts against the limit too
+            if page.method == "ocr":
+                budget.add_text(page.text)
         return pages
     finally:
         document.close()

@@ -202,7 +202,8 @@ def build_html(*, meta: str = "", encoding: str = "utf-8") -> bytes:
 
 ENCRYPTED_REASON = "encrypted PDF (password-protected); remove the password and try again"
 CORRUPT_PDF = "corrupt PDF: Failed to load document (PDFium: Data format error); pypdf: "
-SCANNED = "no text layer (scanned?)"
+# With OCR off (the bad-file cases run without Tesseract); OCR of blank pages: tests/ingest/test_ocr.py
+SCANNED = "no text layer (scanned?) and OCR is off (POLRAG_OCR=off)"
 
 
 def _misnamed(kind: str, looks_like: str) -> str:

@@ -1,0 +1,113 @@
+"""The PDF loader's per-page choice: the text layer, or the page rendered and OCR'd.
+
+Pages are rendered here, one at a time (PDFium is not thread-safe), and read by Tesseract on
+``OcrOptions.threads`` threads (tesserocr releases the GIL), so a long scan uses every core.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ingest.ocr import OcrOptions, OcrUnavailable, check_available, read_image
+from ingest.ocr_decision import known_word_share, ocr_reason
+from rag.types import Page
+
+if TYPE_CHECKING:
+    import pypdfium2 as pdfium
+
+log = logging.getLogger(__name__)
+
+# Without OCR these pages would be lost, so the file fails; a page with a doubtful layer keeps it.
+NOTHING_WITHOUT_OCR = ("no text layer", "images cover the page, little text layer")
+
+
+class PageReader:
+    """Collects a PDF's pages in order: text layers at once, OCR'd pages as their threads finish."""
+
+    def __init__(self, ocr: OcrOptions | None) -> None:
+        self.options = ocr or _options_from_settings()
+        self._slots: list[Page | Future[Page]] = []
+        self._running: deque[Future[Page]] = deque()
+        self._pool: ThreadPoolExecutor | None = None
+        self._checked = False
+        self._unavailable: OcrUnavailable | None = None
+
+    def __enter__(self) -> PageReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, page: pdfium.PdfPage, number: int, text: str) -> None:
+        """Take the page's text layer, or render it and queue its OCR."""
+        options = self.options
+        reason = ocr_reason(text, image_share(page) if text.strip() else 1.0, options.mode)
+        if reason is None:
+            self._slots.append(Page(number, text))
+            return
+        if (missing := self._missing_ocr()) is not None:
+            if reason in NOTHING_WITHOUT_OCR and options.mode != "force":
+                raise missing
+            log.warning("page %d: %s, but OCR is not available; its text layer is kept", number, reason)
+            self._slots.append(Page(number, text))
+            return
+        image = page.render(scale=options.dpi / 72, grayscale=True).to_pil()
+        if options.threads <= 1:
+            self._slots.append(_read(image, options, number, reason, text))
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="polrag-ocr")
+        while len(self._running) >= 2 * options.threads:  # rendered pages waiting hold memory
+            self._running.popleft().result()
+        future = self._pool.submit(_read, image, options, number, reason, text)
+        self._running.append(future)
+        self._slots.append(future)
+
+    def pages(self) -> list[Page]:
+        return [slot.result() if isinstance(slot, Future) else slot for slot in self._slots]
+
+    def _missing_ocr(self) -> OcrUnavailable | None:
+        """Why OCR cannot run here (checked once per document), or None."""
+        if not self._checked:
+            self._checked = True
+            try:
+                check_available(self.options)
+            except OcrUnavailable as exc:
+                self._unavailable = exc
+        return self._unavailable
+
+
+def _read(image: Any, options: OcrOptions, number: int, reason: str, text: str) -> Page:
+    scanned = read_image(image, options, number)
+    log.debug("page %d read by OCR (%s), confidence %.1f", number, reason, scanned.confidence or 0)
+    # For a layer of unknown words the OCR'd words must be more Polish, or it stays (an English page).
+    if reason.endswith("few known words") and (known_word_share(scanned.text) or 0.0) <= (
+        known_word_share(text) or 0.0
+    ):
+        return Page(number, text)
+    return scanned
+
+
+def image_share(page: pdfium.PdfPage) -> float:
+    """The share of the page's area that images cover (overlaps may count twice; capped at 1)."""
+    import pypdfium2.raw as pdfium_c
+
+    width, height = page.get_size()
+    if width <= 0 or height <= 0:
+        return 0.0
+    covered = 0.0
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+        left, bottom, right, top = obj.get_bounds()
+        across = max(0.0, min(right, width) - max(left, 0.0))
+        covered += across * max(0.0, min(top, height) - max(bottom, 0.0))
+    return min(covered / (width * height), 1.0)
+
+
+def _options_from_settings() -> OcrOptions:
+    from rag.settings import get_settings
+
+    return OcrOptions.from_settings(get_settings())

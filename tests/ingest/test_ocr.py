@@ -1,0 +1,185 @@
+"""OCR of scanned pages: per-page decision, rotation, image formats, unreadable pages."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ingest.loaders import parse_bytes
+from ingest.ocr import OcrOptions
+from ingest.ocr_decision import ocr_reason
+from rag.errors import BadDocumentError
+from tests.ingest.fixtures import PDF_1_PAGE, PDF_3_PAGES
+from tests.ingest.ocr_fixtures import (
+    LINES,
+    blank_image,
+    caesar,
+    concat_pdfs,
+    image_bytes,
+    image_pdf,
+    noise_image,
+    require_ocr,
+    text_image,
+    with_text_layer,
+)
+
+DIACRITICS = "ąćęłńóśźż"
+
+
+def assert_read(text: str) -> None:
+    """The drawn lines came back, Polish letters included."""
+    for phrase in ("Rozporządzenie Ministra Klimatu", "warunków uznania odpadów", "zarządza się"):
+        assert phrase in text, f"{phrase!r} not in {text!r}"
+    assert "źródła, łączność, gęś" in text
+
+
+# -- the decision, measured on the text layer (no Tesseract needed) -------------------------
+
+
+def test_good_polish_text_layer_is_kept() -> None:
+    prose = " ".join(LINES * 3)
+    assert ocr_reason(prose, 0.0, "auto") is None
+    assert ocr_reason(prose, 1.0, "auto") is None  # a page over a background image, full text
+    assert ocr_reason(prose, 0.0, "force") == "OCR forced"
+    assert ocr_reason("", 1.0, "off") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "image_share", "reason"),
+    [
+        ("  \n ", 1.0, "no text layer"),
+        ("Podpis", 0.9, "images cover the page, little text layer"),
+        ("(cid:12)(cid:7)(cid:41) " * 30 + "ustawa", 0.0, "garbage text layer: unmapped characters"),
+        ("\ufffd\ufffd ab " * 40, 0.0, "garbage text layer: unmapped characters"),
+        (
+            "\n".join("ustawa o odpadach i o zmianie innych ustaw"),
+            0.0,
+            "garbage text layer: one character per line",
+        ),
+        (caesar(" ".join(LINES * 2).lower()), 0.0, "garbage text layer: few known words"),
+    ],
+)
+def test_garbage_text_layers_are_recognised(text: str, image_share: float, reason: str) -> None:
+    assert ocr_reason(text, image_share, "auto") == reason
+
+
+def test_real_acts_keep_their_text_layer() -> None:
+    options = require_ocr()
+    for path in (PDF_1_PAGE, PDF_3_PAGES):
+        pages = parse_bytes(path.read_bytes(), path.name, ocr=options).pages
+        assert {page.method for page in pages} == {"text"}, path.name
+
+
+# -- OCR --------------------------------------------------------------------------------------
+
+
+def test_image_only_pdf_is_read_by_ocr() -> None:
+    options = require_ocr()
+    document = parse_bytes(image_pdf(text_image()), "skan.pdf", ocr=options)
+    (page,) = document.pages
+    assert (page.number, page.method) == (1, "ocr")
+    assert_read(page.text)
+    assert "§ 2. Rozporządzenie wchodzi w życie" in page.text  # Tesseract's "$ 2." put right
+    assert page.confidence is not None and page.confidence > 80
+    # Word boxes, as fractions of the page, for a page view that highlights a passage.
+    first = page.words[0]
+    assert first.text == "Rozporządzenie" and 0 < first.left < first.right < 0.5 and first.top < first.bottom
+
+
+def test_mixed_pdf_is_read_page_by_page() -> None:
+    options = require_ocr()
+    data = concat_pdfs(PDF_1_PAGE.read_bytes(), image_pdf(text_image()))
+    pages = parse_bytes(data, "uchwala_z_zalacznikiem.pdf", ocr=options).pages
+    assert [(p.number, p.method) for p in pages] == [(1, "text"), (2, "ocr")]
+    assert "zaniechania poboru podatku dochodowego" in pages[0].text
+    assert_read(pages[1].text)
+
+
+def test_garbage_text_layer_is_replaced_by_ocr() -> None:
+    options = require_ocr()
+    garbage = [caesar(line.lower()) for line in LINES * 3]
+    data = with_text_layer(image_pdf(text_image()), garbage)
+    page = parse_bytes(data, "zla_czcionka.pdf", ocr=options).pages[0]
+    assert page.method == "ocr"
+    assert_read(page.text)
+    # The same file with OCR off keeps its (garbage) layer: the decision is the setting's.
+    off = parse_bytes(data, "zla_czcionka.pdf", ocr=options.__class__(mode="off")).pages[0]
+    assert off.method == "text" and caesar("ministra klimatu") in off.text
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_rotated_page_is_turned_upright(angle: int) -> None:
+    options = require_ocr()
+    page = parse_bytes(image_pdf(text_image(angle=angle)), "obrocony.pdf", ocr=options).pages[0]
+    assert_read(page.text)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "options"),
+    [("PNG", "skan.png", {}), ("JPEG", "skan.jpg", {"quality": 85}), ("TIFF", "skan.tif", {})],
+)
+def test_images_are_documents(fmt: str, name: str, options: dict[str, object]) -> None:
+    ocr = require_ocr()
+    document = parse_bytes(image_bytes(text_image(), fmt, **options), name, ocr=ocr)
+    assert document.media_type.startswith("image/")
+    assert [p.method for p in document.pages] == ["ocr"]
+    assert_read(document.pages[0].text)
+
+
+def test_multi_page_tiff_gives_one_page_per_frame() -> None:
+    ocr = require_ocr()
+    second = text_image(["Strona druga: protokół z posiedzenia komisji."])
+    # Fax-like: bilevel frames, CCITT group 4.
+    first = text_image().convert("1")
+    data = image_bytes(
+        first, "TIFF", save_all=True, append_images=[second.convert("1")], compression="group4"
+    )
+    pages = parse_bytes(data, "protokol.tiff", ocr=ocr).pages
+    assert [p.number for p in pages] == [1, 2]
+    assert_read(pages[0].text)
+    assert "protokół z posiedzenia komisji" in pages[1].text
+
+
+def test_pages_read_on_several_threads_come_back_in_order() -> None:
+    options = require_ocr()
+    lines = ["Pierwsza strona uchwały.", "Druga strona: uzasadnienie.", "Trzecia strona: podpisy członków."]
+    data = image_pdf(*(text_image([line]) for line in lines))
+    pages = parse_bytes(data, "uchwala.pdf", ocr=replace(options, threads=3)).pages
+    assert [(p.number, p.text.strip()) for p in pages] == list(enumerate(lines, start=1))
+
+
+def test_blank_and_noise_pages_are_reported_not_crashed() -> None:
+    options = require_ocr()
+    data = image_pdf(text_image(), blank_image(), noise_image())
+    pages = parse_bytes(data, "z_pustymi.pdf", ocr=options).pages
+    assert [p.method for p in pages] == ["ocr", "ocr", "ocr"]
+    assert_read(pages[0].text)
+    assert pages[1].text.strip() == "" and pages[1].confidence == 0.0
+    assert len(pages[2].text.split()) <= 3  # noise: nothing, or a stray low-confidence word
+
+
+def test_an_image_ocr_cannot_read_fails_with_a_reason() -> None:
+    options = require_ocr()
+    with pytest.raises(BadDocumentError, match=r"OCR read nothing on 1 scanned page"):
+        parse_bytes(image_bytes(blank_image(), "PNG"), "pusty.png", ocr=options)
+
+
+def test_corrupt_image_is_a_bad_document() -> None:
+    options = require_ocr()
+    data = image_bytes(text_image(), "PNG")[:200]
+    with pytest.raises(BadDocumentError, match="corrupt image"):
+        parse_bytes(data, "urwany.png", ocr=options)
+
+
+def test_pillow_decompression_bomb_guard_stays_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    options = OcrOptions()  # refused before any OCR: runs without Tesseract too
+    data = image_bytes(text_image(), "PNG")  # 1654 x 420 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300_000)  # warning range: refused as well
+    with pytest.raises(BadDocumentError, match="image too large"):
+        parse_bytes(data, "bomba.png", ocr=options)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # past twice the limit: Pillow's error
+    with pytest.raises(BadDocumentError, match="image too large"):
+        parse_bytes(data, "bomba.png", ocr=options)
