@@ -25,6 +25,7 @@ class DocumentLimits:
     chunks: int = 20_000
     markup_bytes: int = 64 * 2**20
     compression_ratio: int = 100
+    image_pixels: int = 89_478_485  # Pillow's default MAX_IMAGE_PIXELS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DocumentLimits:
@@ -34,6 +35,7 @@ class DocumentLimits:
             chunks=settings.max_document_chunks,
             markup_bytes=settings.max_markup_mb * 2**20,
             compression_ratio=settings.max_compression_ratio,
+            image_pixels=settings.max_image_pixels,
         )
 
     def check_pages(self, count: int) -> None:
@@ -52,6 +54,13 @@ class DocumentLimits:
         if count > self.chunks:
             raise DocumentTooLarge(
                 f"document makes {count:,} chunks, more than {self.chunks:,}", "POLRAG_MAX_DOCUMENT_CHUNKS"
+            )
+
+    def check_pixels(self, width: int, height: int) -> None:
+        if width * height > self.image_pixels:
+            raise DocumentTooLarge(
+                f"image is {width:,} x {height:,} pixels, more than {self.image_pixels:,}",
+                "POLRAG_MAX_IMAGE_PIXELS",
             )
 
     def check_markup(self, size: int, what: str) -> None:

@@ -168,6 +168,13 @@ class Settings(BaseSettings):
         5_000_000, ge=1000, description="Most characters of text one document may yield; more is refused."
     )
     max_document_pages: int = Field(5_000, ge=1, description="Most pages one document may have.")
+    max_image_pixels: int = Field(
+        89_478_485,
+        ge=1,
+        le=178_956_970,
+        description="Most pixels one image (or TIFF frame) may have, checked from its header before "
+        "decoding; Pillow's decompression-bomb guard refuses twice its default whatever this says.",
+    )
     max_document_chunks: int = Field(20_000, ge=1, description="Most chunks one document may be cut into.")
     max_markup_mb: int = Field(
         64,

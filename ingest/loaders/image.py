@@ -7,7 +7,7 @@ from io import BytesIO
 
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
 from ingest.ocr import OcrOptions, read_image
-from rag.errors import BadDocumentError
+from rag.errors import BadDocumentError, DocumentTooLarge
 from rag.types import Page
 
 MAGIC = {
@@ -42,12 +42,15 @@ def load_image(
                 budget = TextBudget(limits)
                 for index in range(frames):
                     image.seek(index)
+                    limits.check_pixels(*image.size)  # from the header: nothing decoded yet
                     # EXIF orientation first: a phone photo is stored sideways with a flag.
                     frame = ImageOps.exif_transpose(image.copy())
                     pages.append(read_image(frame, options, index + 1))
                     budget.add_text(pages[-1].text)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise BadDocumentError(f"image too large: {exc}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DocumentTooLarge(
+                f"image is over {Image.MAX_IMAGE_PIXELS:,} pixels", "POLRAG_MAX_IMAGE_PIXELS"
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
             raise BadDocumentError(f"corrupt image: {exc}") from None
     return pages

@@ -34,7 +34,7 @@ UPLOADS = {
     "puste.pdf": (413, "document_too_large", "20,000 pages, more than 5,000"),
     "klamca.docx": (422, "bad_document", "Bad CRC-32"),
     "smiech.odt": (422, "bad_document", "declares XML entities"),
-    "skan.png": (415, "unsupported_media_type", "unsupported file type '.png'"),
+    "skan.png": (413, "document_too_large", "(the limit is POLRAG_MAX_IMAGE_PIXELS"),
 }
 
 

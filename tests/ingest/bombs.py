@@ -195,7 +195,7 @@ BOMBS: dict[str, tuple[object, str]] = {
     "klamca.odt": (None, "Bad CRC-32"),
     "klamca.docx": (None, "Bad CRC-32"),
     "smiech.odt": (entity_bomb_odt, "declares XML entities"),
-    "skan.png": (png_bomb, "image too large"),  # PNG is a document now: Pillow's bomb guard refuses it
+    "skan.png": (png_bomb, "(the limit is POLRAG_MAX_IMAGE_PIXELS"),  # a document since OCR
     "skan.pdf": (png_bomb, "content is not PDF"),
     "puste.pdf": (blank_pages_pdf, "document has 20,000 pages, more than 5,000"),
 }

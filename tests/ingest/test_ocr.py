@@ -172,14 +172,23 @@ def test_corrupt_image_is_a_bad_document() -> None:
         parse_bytes(data, "urwany.png", ocr=options)
 
 
-def test_pillow_decompression_bomb_guard_stays_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_image_pixels_are_limited_before_decoding(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image
+
+    from ingest.limits import DocumentLimits
+    from rag.errors import DocumentTooLarge
 
     options = OcrOptions()  # refused before any OCR: runs without Tesseract too
     data = image_bytes(text_image(), "PNG")  # 1654 x 420 pixels
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300_000)  # warning range: refused as well
-    with pytest.raises(BadDocumentError, match="image too large"):
+    with pytest.raises(
+        DocumentTooLarge,
+        match=r"image is 1,654 x 420 pixels, more than 500,000 \(the limit is POLRAG_MAX_IMAGE_PIXELS",
+    ):
+        parse_bytes(data, "duzy.png", DocumentLimits(image_pixels=500_000), ocr=options)
+    # Pillow's own decompression-bomb guard stays on, its warning range included.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300_000)
+    with pytest.raises(DocumentTooLarge, match="image is over 300,000 pixels"):
         parse_bytes(data, "bomba.png", ocr=options)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # past twice the limit: Pillow's error
-    with pytest.raises(BadDocumentError, match="image too large"):
+    with pytest.raises(DocumentTooLarge, match="POLRAG_MAX_IMAGE_PIXELS"):
         parse_bytes(data, "bomba.png", ocr=options)
