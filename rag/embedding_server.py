@@ -303,7 +303,14 @@ class OpenAIEmbedder:
                 f"{self.where} returned {sizes.pop()}-d vectors where it gave {known}-d before: "
                 "the server now serves another model; restore it or use another collection"
             )
-        return np.asarray(rows, dtype=np.float32)
+        try:
+            vectors = np.asarray(rows, dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise EmbeddingServerError(f"{self.where} returned vectors that are not numbers: {exc}") from None
+        if vectors.ndim != 2 or not np.isfinite(vectors).all():
+            # NaN or inf (an fp16 overflow on the server) would be stored and poison every search.
+            raise EmbeddingServerError(f"{self.where} returned vectors holding NaN or infinite values")
+        return vectors
 
 
 def _vector(value: Any) -> list[float] | np.ndarray:

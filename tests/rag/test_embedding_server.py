@@ -235,3 +235,20 @@ def test_missing_tokenizer_is_a_clear_error(server: FakeEmbeddingServer, tmp_pat
     embedder = client(server.url, tokenizer=str(tmp_path / "no-such-tokenizer"))
     with pytest.raises(ModelLoadError, match="POLRAG_EMBEDDING_TOKENIZER"):
         embedder.token_counter()
+
+
+@pytest.mark.parametrize(
+    "embedding",
+    [["x"] * 8, [None] * 8, [float("nan")] * 8, [float("inf")] + [1.0] * 7],
+    ids=["strings", "nulls", "nan", "inf"],
+)
+def test_vectors_that_are_not_numbers_are_one_clear_error(
+    server: FakeEmbeddingServer, embedding: object
+) -> None:
+    # Review: numpy's ValueError/TypeError escaped (a 500 with a traceback through the API), and
+    # NaN or infinite vectors (an fp16 overflow on the server) were stored for good.
+    embedder = client(server.url)
+    embedder.warm_up()
+    server.embedding = embedding
+    with pytest.raises(EmbeddingServerError, match="fake-e5"):
+        embedder.encode_passages(["tekst"])
