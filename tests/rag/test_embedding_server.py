@@ -252,3 +252,24 @@ def test_vectors_that_are_not_numbers_are_one_clear_error(
     server.embedding = embedding
     with pytest.raises(EmbeddingServerError, match="fake-e5"):
         embedder.encode_passages(["tekst"])
+
+
+def test_closing_a_library_closes_the_embedding_client_it_made(server: FakeEmbeddingServer) -> None:
+    # Review: Library.close left the client's sockets and request threads behind (every API
+    # shutdown, every Library a benchmark or test makes).
+    import threading
+
+    from rag.library import Library
+
+    settings = load_settings(
+        embedding_backend="openai",
+        embedding_base_url=server.url,
+        embedding_model="fake-e5",
+        embedding_batch_size=1,
+    )
+    library = Library(settings)
+    library.embedder.encode_passages(["jeden", "dwa", "trzy"])  # three batches: the request threads start
+    threads = [t for t in threading.enumerate() if t.name.startswith("polrag-embed")]
+    assert threads
+    library.close()
+    assert not any(t.is_alive() for t in threads)
