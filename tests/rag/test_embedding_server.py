@@ -257,8 +257,6 @@ def test_vectors_that_are_not_numbers_are_one_clear_error(
 def test_closing_a_library_closes_the_embedding_client_it_made(server: FakeEmbeddingServer) -> None:
     # Review: Library.close left the client's sockets and request threads behind (every API
     # shutdown, every Library a benchmark or test makes).
-    import threading
-
     from rag.library import Library
 
     settings = load_settings(
@@ -269,7 +267,7 @@ def test_closing_a_library_closes_the_embedding_client_it_made(server: FakeEmbed
     )
     library = Library(settings)
     library.embedder.encode_passages(["jeden", "dwa", "trzy"])  # three batches: the request threads start
-    threads = [t for t in threading.enumerate() if t.name.startswith("polrag-embed")]
-    assert threads
+    threads = list(library.embedder._pool._threads)  # type: ignore[attr-defined]  # this client's only
+    assert threads and all(t.is_alive() for t in threads)
     library.close()
     assert not any(t.is_alive() for t in threads)
