@@ -167,7 +167,8 @@ class LexicalIndex:
                 words.append((heading_weight, tids))
         if not words:
             return nothing
-        average = state.total_length / max(state.live, 1)
+        # Chunks whose text gave no terms may still match by heading: 0/0 made every score NaN.
+        average = state.total_length / max(state.live, 1) or 1.0
         ambiguous = any(len(tids) > 1 for _, tids in words)
         found_ids, found_scores = [], []
         for segment in state.segments:

@@ -106,3 +106,13 @@ def test_removed_rows_never_make_a_term_score_below_zero() -> None:
     ids, scores = index.search(["czesty", "rzadki"], 3)
     assert ids[0] == 11
     assert (scores > 0).all()
+
+
+def test_chunks_without_body_terms_still_score_by_heading() -> None:
+    # Review: with no body terms in the index the average length was 0 and every score NaN
+    # (a 500 where the API serialises it).
+    index = LexicalIndex()
+    index.add(1, [], ["rozdzial"])
+    index.add(2, [], ["art5"])
+    ids, scores = index.search(["rozdzial"], 5)
+    assert ids.tolist() == [1] and np.isfinite(scores).all() and scores[0] > 0
