@@ -181,3 +181,20 @@ def test_a_bm25_file_from_an_older_analysis_is_not_used_after_the_upgrade(tmp_pa
     assert [h.file_name for h in reopened.lexical_search(terms, 3)] == ["zolw.txt"]
     assert reopened.lexical_search(["stary"], 3) == []
     reopened.close()
+
+
+def test_a_save_removes_what_a_killed_save_left_behind(tmp_path: Path) -> None:
+    # Review: each kill -9 during a save left its temporary FAISS or BM25 file for good (the
+    # name holds the dead process's id, so no later save replaced it).
+    build(tmp_path)
+    folder = tmp_path / "synt"
+    stale = [folder / f".{VECTORS}.999999.tmp", folder / f".{LEXICAL}.999999.1.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    collection = open_collection(tmp_path)
+    with collection.writer() as writer:
+        parsed, chunks, vectors = document("nowy.txt", ["nowy dokument o lesie"], seed=7)
+        writer.add(parsed, chunks, vectors)
+    collection.close()
+    assert not any(path.exists() for path in stale)
+    assert (folder / VECTORS).exists() and (folder / LEXICAL).exists()
