@@ -271,3 +271,12 @@ def test_closing_a_library_closes_the_embedding_client_it_made(server: FakeEmbed
     assert threads and all(t.is_alive() for t in threads)
     library.close()
     assert not any(t.is_alive() for t in threads)
+
+
+def test_api_key_from_a_file_with_its_newline_works_and_a_broken_one_is_one_line() -> None:
+    # Review: "sekret\n" (a key read from a file) raised httpx's LocalProtocolError at the first
+    # request: a traceback from `polrag serve`, a 500 from the API.
+    with FakeEmbeddingServer(api_key="sekret") as fake:
+        assert client(fake.url, api_key="sekret\n").dimension == 8
+    with pytest.raises(ConfigError, match="POLRAG_EMBEDDING_API_KEY"):
+        client("http://127.0.0.1:9/v1", api_key="sek\nret")
