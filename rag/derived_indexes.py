@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.catalog import Catalog
-from rag.files import read_json, write_json
+from rag.files import read_json, remove_stale_temporaries, write_json
 from rag.lexical_index import LexicalIndex
 from rag.rwlock import ReadWriteLock
 from rag.vector_index import VectorIndex
@@ -126,6 +126,7 @@ class DerivedIndexes:
 
     def save(self, ann_threshold: int) -> None:
         """Switch to IVF when large enough (trained aside), then write both files."""
+        remove_stale_temporaries(self.folder)  # we hold the write lock: those are a killed save's
         upgraded = self._vectors.upgraded(ann_threshold)
         if upgraded is not None:
             with self._vector_lock.write():

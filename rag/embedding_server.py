@@ -65,8 +65,14 @@ class OpenAIEmbedder:
                 f"POLRAG_EMBEDDING_BASE_URL must be an http(s) URL such as http://127.0.0.1:8080/v1, "
                 f"not {base_url!r}"
             )
-        if not api_key.isascii():  # it travels in an HTTP header
-            raise ConfigError("POLRAG_EMBEDDING_API_KEY must be ASCII: copy it exactly as it was issued")
+        # A key read from a file often ends in a newline, which no key holds; inside a key, a
+        # control character or a non-ASCII one cannot travel in an HTTP header (httpx raised
+        # its own LocalProtocolError at the first request: a traceback, not one line).
+        api_key = api_key.strip()
+        if not api_key.isascii() or not api_key.isprintable():
+            raise ConfigError(
+                "POLRAG_EMBEDDING_API_KEY must be printable ASCII: copy it exactly as it was issued"
+            )
         if batch_size < 1 or concurrency < 1 or retries < 0 or timeout <= 0:
             raise ValueError("batch_size and concurrency must be at least 1, retries >= 0, timeout > 0.")
         self.base_url = base_url.rstrip("/")
@@ -303,7 +309,14 @@ class OpenAIEmbedder:
                 f"{self.where} returned {sizes.pop()}-d vectors where it gave {known}-d before: "
                 "the server now serves another model; restore it or use another collection"
             )
-        return np.asarray(rows, dtype=np.float32)
+        try:
+            vectors = np.asarray(rows, dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise EmbeddingServerError(f"{self.where} returned vectors that are not numbers: {exc}") from None
+        if vectors.ndim != 2 or not np.isfinite(vectors).all():
+            # NaN or inf (an fp16 overflow on the server) would be stored and poison every search.
+            raise EmbeddingServerError(f"{self.where} returned vectors holding NaN or infinite values")
+        return vectors
 
 
 def _vector(value: Any) -> list[float] | np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +64,15 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete the half-written ``.NAME.*.tmp`` files of writers killed mid-save.
+
+    Only for the holder of the collection's write lock: every save happens under it, so no
+    temporary file it finds belongs to a live writer. Left alone, each kill -9 during a save
+    would leave one behind (a FAISS file can be gigabytes).
+    """
+    for stale in folder.glob(".*.tmp"):
+        with suppress(OSError):
+            stale.unlink()

@@ -121,6 +121,11 @@ class LexicalIndex:
             (np.concatenate(counts), (rows_of, np.concatenate(columns))), shape=(len(ids), width)
         )
         segment = Segment(np.asarray(ids, np.int64), np.asarray(lengths, np.float32), postings)
+        if len(state.deleted) and np.isin(segment.chunk_ids, state.deleted).any():
+            # An id removed and added again (its terms replaced in one update, or catch-up
+            # re-adding rows another process re-analysed) would stay hidden by ``deleted``, and
+            # the next merge would drop both copies: purge the removed rows first.
+            state = _merge_all(state, state.width)
         df = np.zeros(width, np.int64)
         df[: state.width] = state.df
         df += np.diff(postings.indptr)
@@ -162,7 +167,8 @@ class LexicalIndex:
                 words.append((heading_weight, tids))
         if not words:
             return nothing
-        average = state.total_length / max(state.live, 1)
+        # Chunks whose text gave no terms may still match by heading: 0/0 made every score NaN.
+        average = state.total_length / max(state.live, 1) or 1.0
         ambiguous = any(len(tids) > 1 for _, tids in words)
         found_ids, found_scores = [], []
         for segment in state.segments:
@@ -282,8 +288,11 @@ def _add_best(
     for tid in tids:
         rows, tf = segment.column(tid)
         if len(rows):
-            df = state.df[tid]
-            idf = np.log1p((state.live - df + 0.5) / (df + 0.5))
+            # df counts rows removed but not yet merged away, so N must count them too: with
+            # live rows alone a term in nearly every row got a negative idf, and a chunk holding
+            # it ranked below one holding only the query's other words.
+            df, rows_held = state.df[tid], state.live + len(state.deleted)
+            idf = np.log1p((rows_held - df + 0.5) / (df + 0.5))
             parts.append((rows, idf * tf * (K1 + 1) / (tf + norm[rows])))
     if len(parts) == 1:
         rows, values = parts[0]

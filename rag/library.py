@@ -50,6 +50,7 @@ class Library:
     ) -> None:
         self.settings = settings
         self.embedder = embedder or build_embedder(settings)
+        self._owns_embedder = embedder is None  # one handed in may serve other libraries too
         self.retriever = Retriever(
             self.embedder,
             default_analyzer(),
@@ -181,6 +182,10 @@ class Library:
             for collection in self._collections.values():
                 collection.close()
             self._collections.clear()
+        # An embedding server's client holds sockets and request threads until closed.
+        close = getattr(self.embedder, "close", None)
+        if self._owns_embedder and close is not None:
+            close()
 
 
 def _folder_id(folder: Path) -> int | None:

@@ -34,6 +34,7 @@ class FakeEmbeddingServer:
         self.retry_after: str | None = None
         self.delay_s = 0.0
         self.reverse_order = False  # send data last-first, each with its index
+        self.embedding: Any = None  # send this as every embedding (a broken server) when set
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -63,7 +64,11 @@ class FakeEmbeddingServer:
             return 404, {"error": {"message": f"The model `{body.get('model')}` does not exist."}}, {}
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [
-            {"object": "embedding", "index": i, "embedding": fake_vector(text, self.dimension)}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": fake_vector(text, self.dimension) if self.embedding is None else self.embedding,
+            }
             for i, text in enumerate(texts)
         ]
         if self.reverse_order:

@@ -181,3 +181,43 @@ def test_a_bm25_file_from_an_older_analysis_is_not_used_after_the_upgrade(tmp_pa
     assert [h.file_name for h in reopened.lexical_search(terms, 3)] == ["zolw.txt"]
     assert reopened.lexical_search(["stary"], 3) == []
     reopened.close()
+
+
+def test_a_save_removes_what_a_killed_save_left_behind(tmp_path: Path) -> None:
+    # Review: each kill -9 during a save left its temporary FAISS or BM25 file for good (the
+    # name holds the dead process's id, so no later save replaced it).
+    build(tmp_path)
+    folder = tmp_path / "synt"
+    stale = [folder / f".{VECTORS}.999999.tmp", folder / f".{LEXICAL}.999999.1.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    collection = open_collection(tmp_path)
+    with collection.writer() as writer:
+        parsed, chunks, vectors = document("nowy.txt", ["nowy dokument o lesie"], seed=7)
+        writer.add(parsed, chunks, vectors)
+    collection.close()
+    assert not any(path.exists() for path in stale)
+    assert (folder / VECTORS).exists() and (folder / LEXICAL).exists()
+
+
+def test_rows_another_process_re_analyses_stay_searchable_here(tmp_path: Path) -> None:
+    # Review: another process re-analysing chunks (deleting their terms, then inserting them
+    # again under the same ids, as an analysis upgrade does) made this process's catch-up remove
+    # them and then add them back behind their removed ids: never found again.
+    build(tmp_path)
+    longer = open_collection(tmp_path)
+    with longer.writer() as writer:  # enough rows that one removed is not merged away at once
+        writer.add(*document("dlugi.txt", [f"rozdział {i} o lesie" for i in range(10)], seed=3))
+    longer.close()
+    here = open_collection(tmp_path)
+    there = open_collection(tmp_path)
+    (chunk_id, terms, heading), *_ = there.catalog.lexical_rows(there.catalog.lexical_ids()[:1])
+    with there.catalog.transaction() as db:
+        db.execute("DELETE FROM chunk_terms WHERE id = ?", (chunk_id,))
+    assert chunk_id not in [hit.chunk_id for hit in here.lexical_search(terms.split(), 10)]
+    with there.catalog.transaction() as db:
+        db.execute("INSERT INTO chunk_terms(id, terms, heading) VALUES (?, ?, ?)", (chunk_id, terms, heading))
+    assert chunk_id in [hit.chunk_id for hit in here.lexical_search(terms.split(), 10)]
+    assert sorted(here._lexical.chunk_ids().tolist()) == sorted(here.catalog.chunk_ids().tolist())
+    here.close()
+    there.close()

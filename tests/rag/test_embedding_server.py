@@ -235,3 +235,48 @@ def test_missing_tokenizer_is_a_clear_error(server: FakeEmbeddingServer, tmp_pat
     embedder = client(server.url, tokenizer=str(tmp_path / "no-such-tokenizer"))
     with pytest.raises(ModelLoadError, match="POLRAG_EMBEDDING_TOKENIZER"):
         embedder.token_counter()
+
+
+@pytest.mark.parametrize(
+    "embedding",
+    [["x"] * 8, [None] * 8, [float("nan")] * 8, [float("inf")] + [1.0] * 7],
+    ids=["strings", "nulls", "nan", "inf"],
+)
+def test_vectors_that_are_not_numbers_are_one_clear_error(
+    server: FakeEmbeddingServer, embedding: object
+) -> None:
+    # Review: numpy's ValueError/TypeError escaped (a 500 with a traceback through the API), and
+    # NaN or infinite vectors (an fp16 overflow on the server) were stored for good.
+    embedder = client(server.url)
+    embedder.warm_up()
+    server.embedding = embedding
+    with pytest.raises(EmbeddingServerError, match="fake-e5"):
+        embedder.encode_passages(["tekst"])
+
+
+def test_closing_a_library_closes_the_embedding_client_it_made(server: FakeEmbeddingServer) -> None:
+    # Review: Library.close left the client's sockets and request threads behind (every API
+    # shutdown, every Library a benchmark or test makes).
+    from rag.library import Library
+
+    settings = load_settings(
+        embedding_backend="openai",
+        embedding_base_url=server.url,
+        embedding_model="fake-e5",
+        embedding_batch_size=1,
+    )
+    library = Library(settings)
+    library.embedder.encode_passages(["jeden", "dwa", "trzy"])  # three batches: the request threads start
+    threads = list(library.embedder._pool._threads)  # type: ignore[attr-defined]  # this client's only
+    assert threads and all(t.is_alive() for t in threads)
+    library.close()
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_api_key_from_a_file_with_its_newline_works_and_a_broken_one_is_one_line() -> None:
+    # Review: "sekret\n" (a key read from a file) raised httpx's LocalProtocolError at the first
+    # request: a traceback from `polrag serve`, a 500 from the API.
+    with FakeEmbeddingServer(api_key="sekret") as fake:
+        assert client(fake.url, api_key="sekret\n").dimension == 8
+    with pytest.raises(ConfigError, match="POLRAG_EMBEDDING_API_KEY"):
+        client("http://127.0.0.1:9/v1", api_key="sek\nret")

@@ -76,3 +76,43 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize("k", [1, 2])
 def test_k_limits_results(k: int) -> None:
     assert len(build().search(["las", "żółw"], k)[0]) == k
+
+
+def test_a_removed_chunk_added_again_is_found() -> None:
+    # Review: the re-added row stayed hidden behind the removed one's id (not found, not in
+    # chunk_ids, yet counted in len), and the next merge dropped both.
+    index = LexicalIndex()
+    for chunk_id in range(10):
+        index.add(chunk_id, ["wspolny", f"slowo{chunk_id}"])
+    index.update(removed=[1], added=[(1, ["nowy"], [])])
+    ids, _ = index.search(["nowy"], 5)
+    assert ids.tolist() == [1]
+    assert sorted(index.chunk_ids().tolist()) == list(range(10))
+    assert index.search(["slowo1"], 5)[0].tolist() == []
+    assert len(index) == 10
+
+
+def test_removed_rows_never_make_a_term_score_below_zero() -> None:
+    # Review: idf used live rows for N but df still counted removed ones, so a term in nearly
+    # every row scored below zero and a chunk with both query words ranked below one with one.
+    index = LexicalIndex()
+    for chunk_id in range(10):
+        index.add(chunk_id, ["czesty"])
+    index.add(10, ["rzadki", "inny"])  # as long as chunk 11: length does not decide
+    index.add(11, ["czesty", "rzadki"])
+    index.add(12, ["czesty"])
+    index.add(13, ["czesty"])
+    index.remove([12, 13])  # 2 of 12 live rows: not yet merged away
+    ids, scores = index.search(["czesty", "rzadki"], 3)
+    assert ids[0] == 11
+    assert (scores > 0).all()
+
+
+def test_chunks_without_body_terms_still_score_by_heading() -> None:
+    # Review: with no body terms in the index the average length was 0 and every score NaN
+    # (a 500 where the API serialises it).
+    index = LexicalIndex()
+    index.add(1, [], ["rozdzial"])
+    index.add(2, [], ["art5"])
+    ids, scores = index.search(["rozdzial"], 5)
+    assert ids.tolist() == [1] and np.isfinite(scores).all() and scores[0] > 0
