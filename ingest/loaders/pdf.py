@@ -36,7 +36,7 @@ def load_pdf(
     try:
         limits.check_pages(len(document))
         budget = TextBudget(limits)
-        with PageReader(ocr) as reader:
+        with PageReader(ocr, limits) as reader:
             for index in range(len(document)):
                 page = document[index]
                 textpage = page.get_textpage()

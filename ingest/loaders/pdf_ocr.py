@@ -7,12 +7,15 @@ Pages are rendered here, one at a time (PDFium is not thread-safe), and read by 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.ocr import OcrOptions, OcrUnavailable, check_available, read_image
 from ingest.ocr_decision import known_word_share, ocr_reason
+from rag.errors import DocumentTooLarge
 from rag.types import Page
 
 if TYPE_CHECKING:
@@ -27,8 +30,9 @@ NOTHING_WITHOUT_OCR = ("no text layer", "images cover the page, little text laye
 class PageReader:
     """Collects a PDF's pages in order: text layers at once, OCR'd pages as their threads finish."""
 
-    def __init__(self, ocr: OcrOptions | None) -> None:
+    def __init__(self, ocr: OcrOptions | None, limits: DocumentLimits = DEFAULT_LIMITS) -> None:
         self.options = ocr or _options_from_settings()
+        self.limits = limits
         self._slots: list[Page | Future[Page]] = []
         self._running: deque[Future[Page]] = deque()
         self._pool: ThreadPoolExecutor | None = None
@@ -55,7 +59,7 @@ class PageReader:
             log.warning("page %d: %s, but OCR is not available; its text layer is kept", number, reason)
             self._slots.append(Page(number, text))
             return
-        image = page.render(scale=options.dpi / 72, grayscale=True).to_pil()
+        image = page.render(scale=self._render_scale(page, number), grayscale=True).to_pil()
         if options.threads <= 1:
             self._slots.append(_read(image, options, number, reason, text))
             return
@@ -69,6 +73,22 @@ class PageReader:
 
     def pages(self) -> list[Page]:
         return [slot.result() if isinstance(slot, Future) else slot for slot in self._slots]
+
+    def _render_scale(self, page: pdfium.PdfPage, number: int) -> float:
+        """The OCR rendering scale, once the page's pixels at it are known to be within the limit.
+
+        Checked from the page's size before PDFium allocates the bitmap: a few bytes of PDF can
+        declare a 200 x 200 inch page, 3.6 gigapixels at 300 dpi.
+        """
+        scale = self.options.dpi / 72
+        width, height = (math.ceil(max(side, 0.0) * scale) for side in page.get_size())
+        if width * height > self.limits.image_pixels:
+            raise DocumentTooLarge(
+                f"page {number} renders for OCR to {width:,} x {height:,} pixels at "
+                f"{self.options.dpi} dpi (POLRAG_OCR_DPI), more than {self.limits.image_pixels:,}",
+                "POLRAG_MAX_IMAGE_PIXELS",
+            )
+        return scale
 
     def _missing_ocr(self) -> OcrUnavailable | None:
         """Why OCR cannot run here (checked once per document), or None."""

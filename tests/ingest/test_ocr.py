@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 
+from ingest.limits import DocumentLimits
 from ingest.loaders import parse_bytes
 from ingest.ocr import OcrOptions
 from ingest.ocr_decision import ocr_reason
-from rag.errors import BadDocumentError
+from rag.errors import BadDocumentError, DocumentTooLarge
 from tests.ingest.fixtures import PDF_1_PAGE, PDF_3_PAGES
 from tests.ingest.ocr_fixtures import (
     LINES,
@@ -192,3 +193,45 @@ def test_image_pixels_are_limited_before_decoding(monkeypatch) -> None:  # type:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # past twice the limit: Pillow's error
     with pytest.raises(DocumentTooLarge, match="POLRAG_MAX_IMAGE_PIXELS"):
         parse_bytes(data, "bomba.png", ocr=options)
+
+
+# -- a page that would render to more pixels than the limit --------------------------------
+
+
+def _blank_pdf(width_pt: float, height_pt: float) -> bytes:
+    import io
+
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument.new()
+    document.new_page(width_pt, height_pt)
+    out = io.BytesIO()
+    document.save(out)
+    document.close()
+    return out.getvalue()
+
+
+def test_page_over_the_pixel_limit_is_refused_before_it_is_rendered_for_ocr() -> None:
+    options = require_ocr()
+    # 1,000 x 1,000 pt at 200 dpi: 2,778 x 2,778 pixels, over a limit of 1,000,000 (the old
+    # code rendered and read it whatever its size).
+    with pytest.raises(
+        DocumentTooLarge, match=r"page 1 renders for OCR to 2,778 x 2,778 pixels.*POLRAG_MAX_IMAGE_PIXELS"
+    ):
+        parse_bytes(_blank_pdf(1000, 1000), "plakat.pdf", DocumentLimits(image_pixels=1_000_000), ocr=options)
+    # A scan within the limit is read as before.
+    document = parse_bytes(
+        image_pdf(text_image()), "skan.pdf", DocumentLimits(image_pixels=20_000_000), ocr=options
+    )
+    assert_read(document.pages[0].text)
+
+
+def test_a_200_inch_page_is_refused_in_seconds_at_the_default_limit() -> None:
+    import time
+
+    options = require_ocr()
+    started = time.perf_counter()
+    # 14,400 pt (PDF's largest page) at 200 dpi: 40,000 x 40,000 pixels, 1.6 GB to render.
+    with pytest.raises(DocumentTooLarge, match="POLRAG_MAX_IMAGE_PIXELS"):
+        parse_bytes(_blank_pdf(14_400, 14_400), "bomba.pdf", ocr=options)
+    assert time.perf_counter() - started < 30
