@@ -23,7 +23,7 @@ from rag.catalog import Catalog
 from rag.collection_writer import CollectionWriter, document_id_for, lexical_entry
 from rag.derived_indexes import VECTORS, VECTORS_STATE, DerivedIndexes
 from rag.errors import CollectionNotFound
-from rag.files import WRITE_LOCK, file_lock, write_json
+from rag.files import WRITE_LOCK, file_lock, read_json, write_json
 from rag.lexical_index import LexicalIndex
 from rag.manifest import FORMAT_VERSION, MANIFEST, Manifest, list_collections, read_manifest
 from rag.settings import check_collection_name
@@ -68,6 +68,8 @@ class Collection:
         self.manifest = manifest
         self.lock_timeout = lock_timeout
         self.ann_threshold = ann_threshold
+        # The folder this collection was opened in: a writer checks it is still there, under its name.
+        self._folder_id = _folder_id(folder)
         self.catalog = Catalog(folder / CATALOG)
         self._indexes = DerivedIndexes(
             folder, self.catalog, manifest.dimension, name=self.name, nprobe=ann_nprobe
@@ -182,7 +184,7 @@ class Collection:
     @contextmanager
     def writer(self) -> Iterator[CollectionWriter]:
         """Exclusive write access (a file lock across processes); saves the indexes on exit."""
-        with file_lock(self.folder, self.lock_timeout, self.name), self._indexes.build_lock:
+        with self._write_lock(), self._indexes.build_lock:
             if self.catalog.generation() != self._indexes.generation:
                 self._indexes.catch_up()
             writer = CollectionWriter(self)
@@ -240,13 +242,34 @@ class Collection:
 
     # -- internals ---------------------------------------------------------------
 
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """The collection's write lock, or CollectionNotFound once another process deleted it.
+
+        A writer may have opened the collection, then waited for the lock while a delete held it
+        and renamed the folder away: it would write on into the deleted catalogue (open files
+        outlive their names) and report documents stored that are gone, and the lock file would
+        make an empty folder under the old name again.
+        """
+        if not self.folder.is_dir():
+            raise CollectionNotFound(self.name, self.folder.parent)
+        with file_lock(self.folder, self.lock_timeout, self.name):
+            manifest = read_json(self.folder / MANIFEST)
+            if (
+                _folder_id(self.folder) != self._folder_id
+                or manifest is None
+                or manifest.get("created_at", "") != self.manifest.created_at
+            ):
+                raise CollectionNotFound(self.name, self.folder.parent)
+            yield
+
     def _upgrade_analysis(self) -> None:
         """(Re-)analyse chunks whose terms are missing or came from an older analyzer."""
         catalog = self.catalog
         current = str(ANALYSIS_VERSION)
         if catalog.meta("analysis_version") == current and catalog.lexical_count() == catalog.chunk_count():
             return
-        with file_lock(self.folder, self.lock_timeout, self.name), self._indexes.build_lock:
+        with self._write_lock(), self._indexes.build_lock:
             if catalog.meta("analysis_version") != current:
                 with catalog.transaction() as db:
                     db.execute("DELETE FROM chunk_terms")
@@ -262,3 +285,10 @@ class Collection:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _folder_id(folder: Path) -> int | None:
+    try:
+        return folder.stat().st_ino
+    except OSError:
+        return None

@@ -407,3 +407,28 @@ def test_a_search_does_not_wait_for_a_slow_write_step(
         worker.join(30)
     consistent(collection)
     collection.close()
+
+
+def test_a_writer_that_gets_the_lock_after_another_process_deleted_the_collection_stores_nothing_silently(
+    library, settings, embedder, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from rag.library import Library
+
+    # A batch opened the collection, then waited for its lock while another process deleted it
+    # (polrag collections delete, or a batch of its own that failed whole and removed it).
+    target = library.collection("kasacja", create=True)
+    other = Library(settings, embedder=embedder)
+    try:
+        assert other.delete_collection("kasacja")
+    finally:
+        other.close()
+    with pytest.raises(CollectionNotFound), target.writer():
+        pass
+    # Nothing recreated under the deleted name (a folder with only a lock file in it).
+    assert not (settings.index_dir / "kasacja").exists()
+    # A batch after the delete makes the collection anew and keeps what it stores.
+    report = ingest_paths(
+        library, [write(tmp_path / "docs", "las.txt", LAS)], collection="kasacja", workers=0
+    )
+    assert report.added == ["las.txt"]
+    assert library.search("plan urządzenia lasu", collection="kasacja", k=1)[0].file_name == "las.txt"
