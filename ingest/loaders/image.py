@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from io import BytesIO
+from typing import Any
 
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
 from ingest.ocr import OcrOptions, read_image
@@ -32,13 +33,18 @@ def load_image(
     options = ocr or _options_from_settings()
     pages = []
     # Pillow's decompression-bomb guard stays on: its warning (past MAX_IMAGE_PIXELS) is an
-    # error here too, so a small file cannot unpack into gigabytes of pixels.
+    # error here too, so a small file cannot unpack into gigabytes of pixels. Not when
+    # POLRAG_MAX_IMAGE_PIXELS was raised above Pillow's limit (the setting would then raise
+    # nothing): check_pixels holds each frame to it, and Pillow's error at twice its limit stays.
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        pillow_limit = Image.MAX_IMAGE_PIXELS
+        if pillow_limit is not None and limits.image_pixels <= pillow_limit:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        else:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(BytesIO(data)) as image:
-                frames = getattr(image, "n_frames", 1)
-                limits.check_pages(frames)
+                frames = _frame_count(image, limits)
                 budget = TextBudget(limits)
                 for index in range(frames):
                     image.seek(index)
@@ -51,7 +57,7 @@ def load_image(
             raise DocumentTooLarge(
                 f"image is over {Image.MAX_IMAGE_PIXELS:,} pixels", "POLRAG_MAX_IMAGE_PIXELS"
             ) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
             raise BadDocumentError(f"corrupt image: {exc}") from None
     return pages
 
@@ -60,3 +66,24 @@ def _options_from_settings() -> OcrOptions:
     from rag.settings import get_settings
 
     return OcrOptions.from_settings(get_settings())
+
+
+def _frame_count(image: Any, limits: DocumentLimits) -> int:
+    """The image's frames, counted one seek at a time and refused past ``limits.pages``.
+
+    Not ``n_frames``: for a TIFF it walks every frame first, each seek scanning the frames
+    before it, so a few MB of small frames (400,000 in an upload's 50 MB) took hours.
+    """
+    count = 1
+    while True:
+        try:
+            image.seek(count)
+        except EOFError:
+            break
+        count += 1
+        if count > limits.pages:
+            raise DocumentTooLarge(
+                f"image has more than {limits.pages:,} frames (pages)", "POLRAG_MAX_DOCUMENT_PAGES"
+            )
+    image.seek(0)
+    return count

@@ -235,3 +235,47 @@ def test_a_200_inch_page_is_refused_in_seconds_at_the_default_limit() -> None:
     with pytest.raises(DocumentTooLarge, match="POLRAG_MAX_IMAGE_PIXELS"):
         parse_bytes(_blank_pdf(14_400, 14_400), "bomba.pdf", ocr=options)
     assert time.perf_counter() - started < 30
+
+
+def _tiff_of_frames(frames: int) -> bytes:
+    """A TIFF of an 8 x 8 frame followed by ``frames`` more that repeat its directory (a few MB)."""
+    import struct
+
+    data = bytearray(image_bytes(blank_image((8, 8)), "TIFF"))
+    first = struct.unpack("<I", data[4:8])[0]
+    count = struct.unpack("<H", data[first : first + 2])[0]
+    entries = bytes(data[first + 2 : first + 2 + 12 * count])
+    start, size = len(data), 2 + 12 * count + 4
+    struct.pack_into("<I", data, first + 2 + 12 * count, start)
+    for i in range(frames):
+        following = start + size * (i + 1) if i < frames - 1 else 0
+        data += struct.pack("<H", count) + entries + struct.pack("<I", following)
+    return bytes(data)
+
+
+def test_tiff_of_many_frames_is_refused_without_walking_them_all() -> None:
+    import time
+
+    options = require_ocr()
+    data = _tiff_of_frames(30_000)  # 3.4 MB; Pillow's n_frames walked them in time quadratic in the count
+    started = time.perf_counter()
+    with pytest.raises(DocumentTooLarge, match=r"more than 5,000 frames.*POLRAG_MAX_DOCUMENT_PAGES"):
+        parse_bytes(data, "faks.tif", ocr=options)
+    assert time.perf_counter() - started < 10
+
+
+def test_a_raised_pixel_limit_lets_an_image_past_pillows_own_limit(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from ingest.loaders.image import load_image
+
+    options = require_ocr()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)  # Pillow's limit, scaled down
+    data = image_bytes(blank_image((500, 500)), "PNG")
+    # POLRAG_MAX_IMAGE_PIXELS raised past it: the image is read (the old code refused it, naming
+    # the setting just raised).
+    assert [page.method for page in load_image(data, DocumentLimits(image_pixels=300_000), options)] == [
+        "ocr"
+    ]
+    with pytest.raises(DocumentTooLarge, match="POLRAG_MAX_IMAGE_PIXELS"):
+        load_image(data, DocumentLimits(image_pixels=200_000), options)
