@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Without OCR these pages would be lost, so the file fails; a page with a doubtful layer keeps it.
 NOTHING_WITHOUT_OCR = ("no text layer", "images cover the page, little text layer")
+# Form XObjects nest; PDFium draws them as deep as this (its kRenderMaxRecursionDepth).
+RENDER_DEPTH = 64
 
 
 class PageReader:
@@ -80,14 +82,27 @@ class PageReader:
         Checked from the page's size before PDFium allocates the bitmap: a few bytes of PDF can
         declare a 200 x 200 inch page, 3.6 gigapixels at 300 dpi.
         """
+        import pypdfium2.raw as pdfium_c
+
+        limit = self.limits.image_pixels
         scale = self.options.dpi / 72
         width, height = (math.ceil(max(side, 0.0) * scale) for side in page.get_size())
-        if width * height > self.limits.image_pixels:
+        if width * height > limit:
             raise DocumentTooLarge(
                 f"page {number} renders for OCR to {width:,} x {height:,} pixels at "
-                f"{self.options.dpi} dpi (POLRAG_OCR_DPI), more than {self.limits.image_pixels:,}",
+                f"{self.options.dpi} dpi (POLRAG_OCR_DPI), more than {limit:,}",
                 "POLRAG_MAX_IMAGE_PIXELS",
             )
+        # PDFium decodes each image whole to draw it, whatever size it is drawn at: a 2 MB PDF
+        # can hold a 45,000 x 45,000 image of zeros (2 GB). Its size is in its dictionary.
+        for image in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=RENDER_DEPTH):
+            image_width, image_height = image.get_px_size()
+            if image_width * image_height > limit:
+                raise DocumentTooLarge(
+                    f"page {number} holds an image of {image_width:,} x {image_height:,} pixels, "
+                    f"more than {limit:,}",
+                    "POLRAG_MAX_IMAGE_PIXELS",
+                )
         return scale
 
     def _missing_ocr(self) -> OcrUnavailable | None:

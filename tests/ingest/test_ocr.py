@@ -279,3 +279,45 @@ def test_a_raised_pixel_limit_lets_an_image_past_pillows_own_limit(monkeypatch) 
     ]
     with pytest.raises(DocumentTooLarge, match="POLRAG_MAX_IMAGE_PIXELS"):
         load_image(data, DocumentLimits(image_pixels=200_000), options)
+
+
+def _pdf_drawing_an_image(pixels: int) -> bytes:
+    """A letter page with no text that draws one ``pixels`` x ``pixels`` grey image of zeros."""
+    import zlib
+
+    squeeze = zlib.compressobj(9)
+    stream = b"".join(squeeze.compress(b"\x00" * pixels) for _ in range(pixels)) + squeeze.flush()
+    content = b"q 612 0 0 792 0 0 cm /Im0 Do Q"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /XObject << /Im0 5 0 R >> >> /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n"
+        % (pixels, pixels, len(stream))
+        + stream
+        + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_huge_image_in_a_pdf_page_is_refused_before_the_page_is_rendered() -> None:
+    options = require_ocr()
+    # 3,000 x 3,000 pixels in 9 kB; PDFium decodes it whole to draw it (at 45,000 x 45,000,
+    # 2 MB of PDF, that took 2.1 GB). The old code rendered it, then found no text.
+    data = _pdf_drawing_an_image(3000)
+    with pytest.raises(
+        DocumentTooLarge, match=r"page 1 holds an image of 3,000 x 3,000 pixels.*POLRAG_MAX_IMAGE_PIXELS"
+    ):
+        parse_bytes(data, "skan.pdf", DocumentLimits(image_pixels=5_000_000), ocr=options)
