@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import has_valid_key
 from api.errors import error_response
-from rag.errors import PolragError
+from rag.errors import CollectionNotFound, PolragError
 
 router = APIRouter(tags=["health"])
 
@@ -32,8 +32,11 @@ def readyz(request: Request) -> JSONResponse:
         return error_response(503, "starting", "models are still loading")
     try:
         names = services.library.collection_names()
-        for name in names:
-            services.library.collection(name)
+        for name in list(names):
+            try:
+                services.library.collection(name)
+            except CollectionNotFound:  # deleted since it was listed: no collection, nothing broken
+                names.remove(name)
     except PolragError as exc:
         detail = f": {exc.public_message}" if detailed else ""
         return error_response(503, "collection_unavailable", f"a collection cannot be opened{detail}")

@@ -152,3 +152,14 @@ def test_readyz_not_ready_without_a_key_hides_the_cause(
         assert "/srv/modele" not in message and "127.0.0.1" not in message and "default" not in message
         keyed = client.get("/readyz", headers={"Authorization": "Bearer klucz-1"})
         assert keyed.status_code == 503 and "http://127.0.0.1:9/v1" in error_of(keyed)["message"]
+
+
+def test_readyz_stays_ready_when_a_collection_is_deleted_while_it_looks(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    listed = services.library.collection_names()
+    # Listed, then deleted by another request before readyz opened it (the old code: 503).
+    monkeypatch.setattr(services.library, "collection_names", lambda: [*listed, "usunieta"])
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
