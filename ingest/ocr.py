@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# One Tesseract thread per process: the ingest runs one parser process per core, so its
-# OpenMP threads would only fight each other. Read by libtesseract when it loads.
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# OMP_THREAD_LIMIT=1 (one Tesseract thread) is set in the parser processes only (ingest.prepare):
+# set here on import it also held torch to one thread wherever torch loaded after this module
+# (polrag ingest imports the pipeline before it loads the embedder).
 
 PACKAGES = "tesseract-ocr tesseract-ocr-pol tesseract-ocr-osd"
 # Tesseract's own default margin for trusting orientation detection (min_orientation_margin).

@@ -103,6 +103,9 @@ def init_worker(
 
     global _worker
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # One Tesseract thread per process: there is one parser process per core, so OpenMP threads
+    # of an OpenMP-built libtesseract would only fight each other. Read when it loads, after this.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     # Ctrl-C reaches the whole process group: the ingest stops the pool itself, and each
     # parser printing its own KeyboardInterrupt traceback only buries the one line that matters.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

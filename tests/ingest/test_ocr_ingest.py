@@ -137,3 +137,29 @@ def test_documents_show_lists_ocr_pages_and_flags_those_under_the_floor(
     flagged = runner.invoke(app, ["documents", "show", str(outcome.document_id), "--json"])
     pages = json.loads(flagged.output)["ocr_pages"]
     assert [(p["page"], p["low_confidence"]) for p in pages] == [(1, True), (2, True)]
+
+
+def test_omp_thread_limit_is_set_in_parser_processes_only() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"}
+    env["PYTHONPATH"] = str(root)
+    script = (
+        "import os\n"
+        "import ingest.pipeline, ingest.ocr\n"
+        "print(os.environ.get('OMP_THREAD_LIMIT'))\n"
+        "from ingest.chunking import ChunkingParams\n"
+        "from ingest.prepare import init_worker\n"
+        "init_worker(None, ChunkingParams(100, 10, 200), 1)\n"
+        "print(os.environ.get('OMP_THREAD_LIMIT'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # Set on import, it held torch (loaded later by polrag ingest) to one OpenMP thread.
+    assert done.stdout.split() == ["None", "1"]
