@@ -142,7 +142,9 @@ def write_odt(blocks: list[Block], target: Path) -> None:
         elif block.kind == "paragraph":
             body.append(f"<text:p>{esc(block.lines[0])}</text:p>")
         elif block.kind == "list":
-            items = "".join(f"<text:list-item><text:p>{esc(i)}</text:p></text:list-item>" for i in block.lines)
+            items = "".join(
+                f"<text:list-item><text:p>{esc(item)}</text:p></text:list-item>" for item in block.lines
+            )
             body.append(f"<text:list>{items}</text:list>")
         elif block.kind == "table":
             rows = [cells(row) for row in block.lines]
@@ -218,7 +220,8 @@ Liczba wyświetleń: 4 312.</p>
 <div class="share">Udostępnij: <a href="#">Facebook</a> <a href="#">X</a> <a href="#">E-mail</a>
 <a href="#" onclick="window.print()">Drukuj</a></div>
 </article>
-<aside><h2>Zobacz też</h2><ul><li><a href="/odpady/deklaracja">Deklaracja o wysokości opłaty – formularz</a></li>
+<aside><h2>Zobacz też</h2><ul>
+<li><a href="/odpady/deklaracja">Deklaracja o wysokości opłaty – formularz</a></li>
 <li><a href="/odpady/azbest">Dofinansowanie usuwania azbestu</a></li>
 <li><a href="/aktualnosci">Wszystkie aktualności</a></li></ul></aside>
 </main>
@@ -227,7 +230,8 @@ Liczba wyświetleń: 4 312.</p>
 <p>tel. 12 285 08 50, e-mail: sekretariat@zielonki.example.pl</p>
 <p>Godziny pracy urzędu: poniedziałek 8:00–17:00, wtorek–czwartek 7:30–15:30, piątek 7:30–14:00</p></div>
 <ul><li><a href="/deklaracja-dostepnosci">Deklaracja dostępności</a></li><li><a href="/rodo">RODO</a></li>
-<li><a href="/mapa-strony">Mapa strony</a></li><li><a href="/polityka-prywatnosci">Polityka prywatności</a></li></ul>
+<li><a href="/mapa-strony">Mapa strony</a></li>
+<li><a href="/polityka-prywatnosci">Polityka prywatności</a></li></ul>
 <p>© 2024 Urząd Gminy Zielonki. Wszelkie prawa zastrzeżone. Projekt i wykonanie: WebStudio.</p>
 </footer>
 </body>
@@ -268,7 +272,8 @@ def write_pdf(blocks: list[Block], target: Path) -> None:
         def header(self) -> None:
             if self.page_no() > 1:
                 self.set_font("DejaVu", "", 7)
-                self.cell(0, 5, "AquaTerm Split 8 – instrukcja obsługi i instalacji", align="R", new_x="LMARGIN", new_y="NEXT")
+                running = "AquaTerm Split 8 – instrukcja obsługi i instalacji"
+                self.cell(0, 5, running, align="R", new_x="LMARGIN", new_y="NEXT")
                 self.ln(8)
 
         def footer(self) -> None:
