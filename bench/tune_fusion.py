@@ -14,7 +14,7 @@ costs). ``--chunk-tokens`` re-chunks both sets; the "answer in one chunk" line i
 questions whose answer lies whole inside one chunk of their document, the ceiling of recall.
 
 Run from the repo root:
-    python bench/tune_fusion.py [--tune poquad|own] [--limit-questions N] [--chunk-tokens T]
+    python bench/tune_fusion.py [--tune poquad|own] [--limit-questions N] [--paragraphs N] [--chunk-tokens T]
                                 [--keep DIR] [--poquad FILE] [--json]
 """
 
@@ -69,10 +69,16 @@ def own_set() -> tuple[list[Path], list[QAItem]]:
     return docs, load_qa(EVAL / "qa.jsonl")
 
 
-def poquad_set(source: Path | None, folder: Path, limit: int | None) -> tuple[list[Path], list[QAItem]]:
+def poquad_set(
+    source: Path | None, folder: Path, limit: int | None, paragraphs: int | None = None
+) -> tuple[list[Path], list[QAItem]]:
+    """PoQuAD dev as files; ``paragraphs`` keeps the first N paragraphs and their questions."""
     poquad = _poquad_module()
-    docs, qa_path, _ = poquad.build_corpus(source or poquad.SOURCE, folder / "poquad-src", limit)
-    return sorted(docs.iterdir()), load_qa(qa_path)
+    docs, qa_path, _ = poquad.build_corpus(source or poquad.SOURCE, folder / "poquad-src", None)
+    files = sorted(docs.iterdir(), key=lambda path: path.stem.rsplit("_", 1)[1])[:paragraphs]
+    kept = {path.name for path in files}
+    items = [item for item in load_qa(qa_path) if item.document in kept]
+    return sorted(files), items[:limit]
 
 
 def collect(library: Library, name: str, docs: list[Path], items: list[QAItem]) -> dict[str, Any]:
@@ -156,6 +162,9 @@ def main() -> int:
     parser.add_argument("--tune", choices=("poquad", "own"), default="poquad", help="set to tune on")
     parser.add_argument("--limit-questions", type=int, default=None, metavar="N", help="PoQuAD questions")
     parser.add_argument("--chunk-tokens", type=int, default=None, help="POLRAG_CHUNK_TOKENS for both sets")
+    parser.add_argument(
+        "--paragraphs", type=int, default=None, metavar="N", help="PoQuAD: the first N paragraphs only"
+    )
     parser.add_argument("--poquad", type=Path, default=None, help="poquad_dev.json (default: ../shared)")
     parser.add_argument("--keep", type=Path, default=None, help="index folder kept between runs")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -173,13 +182,15 @@ def main() -> int:
     settings = load_settings(**overrides)
     library = Library(settings)
     default = library.retriever.config
-    cache = work / f"rankings-{settings.chunk_tokens}-{args.limit_questions}.pickle"
+    cache = work / f"rankings-{settings.chunk_tokens}-{args.paragraphs}-{args.limit_questions}.pickle"
     if cache.exists():
         sets = pickle.loads(cache.read_bytes())
     else:
         sets = {
             "own": collect(library, "own", *own_set()),
-            "poquad": collect(library, "poquad", *poquad_set(args.poquad, work, args.limit_questions)),
+            "poquad": collect(
+                library, "poquad", *poquad_set(args.poquad, work, args.limit_questions, args.paragraphs)
+            ),
         }
         cache.write_bytes(pickle.dumps(sets))
     library.close()
