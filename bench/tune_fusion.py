@@ -74,7 +74,9 @@ def poquad_set(
 ) -> tuple[list[Path], list[QAItem]]:
     """PoQuAD dev as files; ``paragraphs`` keeps the first N paragraphs and their questions."""
     poquad = _poquad_module()
-    docs, qa_path, _ = poquad.build_corpus(source or poquad.SOURCE, folder / "poquad-src", None)
+    docs, qa_path, _ = poquad.build_corpus(
+        source or poquad.SOURCE, Path(tempfile.mkdtemp(prefix="poquad-", dir=folder)), None
+    )
     files = sorted(docs.iterdir(), key=lambda path: path.stem.rsplit("_", 1)[1])[:paragraphs]
     kept = {path.name for path in files}
     items = [item for item in load_qa(qa_path) if item.document in kept]

@@ -84,7 +84,7 @@ def unseen(items):  # type: ignore[no-untyped-def]
     return [item for item, where in zip(items, wheres, strict=True) if where is not None]
 
 
-class _MemoQueries:
+class MemoQueries:
     """The embedder, each question encoded once: dense and hybrid ask for the same vector."""
 
     def __init__(self, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def metrics(eval_library, unseen):  # type: ignore[no-untyped-def]
 
     collection = eval_library.collection()
     retriever = eval_library.retriever
-    retriever.embedder = _MemoQueries(retriever.embedder)  # keeps the test fast on 2 CPUs
+    retriever.embedder = MemoQueries(retriever.embedder)  # keeps the test fast on 2 CPUs
     return {
         mode: evaluate(
             unseen,
