@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from ingest.pipeline import ingest_paths  # noqa: E402
 from rag.evaluation import QAItem, is_relevant, load_qa  # noqa: E402
-from rag.fusion import drop_near_duplicates  # noqa: E402
+from rag.fusion import WORDS, drop_near_duplicates  # noqa: E402
 from rag.library import Library  # noqa: E402
 from rag.retrieval import RetrievalConfig, fuse  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
@@ -49,8 +49,8 @@ EVAL = REPO / "tests" / "data" / "eval"
 POOL = 100  # the longest list any grid point reads
 DEPTH = 10  # recall is measured to 10, as `polrag eval` does
 DENSE_WEIGHTS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-RRF_KS = (1, 5, 10, 20, 40, 60, 100)
-CANDIDATES = (20, 30, 50, 100)
+RRF_KS = (2, 5, 10, 20, 40, 60, 100)
+CANDIDATES = (20, 50, 100)
 
 Rankings = dict[str, list[Hit]]
 
@@ -128,13 +128,76 @@ def score(data: dict[str, Any], mode: str, config: RetrievalConfig) -> dict[str,
             hits = cut["lexical"]
         top = drop_near_duplicates(hits, threshold=config.duplicate_threshold, limit=DEPTH)
         ranks.append(next((i for i, hit in enumerate(top, 1) if is_relevant(hit, item)), None))
+    return _metrics(ranks)
+
+
+def _compact(data: dict[str, Any]) -> list[tuple[dict[str, list[int]], set[int]]]:
+    """Per question: each list as chunk ids, and the ids that count as a hit (computed once)."""
+    if "compact" not in data:
+        words = data.setdefault("words", {})
+        compact = []
+        for item, lists in zip(data["items"], data["rankings"], strict=True):
+            relevant = {hit.chunk_id for hits in lists.values() for hit in hits if is_relevant(hit, item)}
+            for hits in lists.values():
+                for hit in hits:
+                    if hit.chunk_id not in words:
+                        words[hit.chunk_id] = frozenset(WORDS.findall(hit.text.lower()))
+            compact.append(({name: [h.chunk_id for h in hits] for name, hits in lists.items()}, relevant))
+        data["compact"] = compact
+    return data["compact"]
+
+
+def fast_hybrid(data: dict[str, Any], config: RetrievalConfig) -> dict[str, float]:
+    """score(data, "hybrid", config) over chunk ids: rag.retrieval.fuse and drop_near_duplicates
+    restated without building Hit objects, ~10x faster for the grid (main() checks they agree)."""
+    pool = max(2 * DEPTH, config.candidates)
+    weights = {
+        "dense": config.dense_weight,
+        "lexical": config.lexical_weight,
+        "unit": 2 * max(config.dense_weight, config.lexical_weight, 0.5),
+    }
+    words = data["words"]
+    ranks: list[int | None] = []
+    for lists, relevant in _compact(data):
+        fused: dict[int, float] = {}
+        for name, ids in lists.items():
+            weight = weights[name]
+            for rank, chunk_id in enumerate(ids[:pool], start=1):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (config.rrf_k + rank)
+        kept: list[frozenset[str]] = []
+        found = None
+        for chunk_id in sorted(fused, key=lambda i: (-fused[i], i)):
+            if len(kept) >= DEPTH:
+                break
+            mine = words[chunk_id]
+            if any(_jaccard(mine, other) >= config.duplicate_threshold for other in kept):
+                continue
+            kept.append(mine)
+            if chunk_id in relevant:
+                found = len(kept)
+                break
+        ranks.append(found)
+    return _metrics(ranks)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 1.0 if a == b else 0.0
+    return len(a & b) / len(a | b)
+
+
+def _metrics(ranks: list[int | None]) -> dict[str, float]:
     n = len(ranks)
 
     def recall(cutoff: int) -> float:
         return sum(1 for r in ranks if r is not None and r <= cutoff) / n
 
-    mrr = sum(1 / r for r in ranks if r is not None) / n
-    return {"R@1": recall(1), "R@5": recall(5), "R@10": recall(10), "MRR@10": mrr}
+    return {
+        "R@1": recall(1),
+        "R@5": recall(5),
+        "R@10": recall(10),
+        "MRR@10": sum(1 / r for r in ranks if r) / n,
+    }
 
 
 def grid() -> list[RetrievalConfig]:
@@ -150,7 +213,7 @@ def best(data: dict[str, Any], default: RetrievalConfig) -> tuple[RetrievalConfi
         distance = abs(config.dense_weight - default.dense_weight) + abs(config.rrf_k - default.rrf_k) / 60
         return (round(m["R@5"], 6), round(m["MRR@10"], 6), -distance)
 
-    scores = {config: score(data, "hybrid", config) for config in grid()}
+    scores = {config: fast_hybrid(data, config) for config in grid()}
     chosen = max(scores, key=key)
     return chosen, scores[chosen]
 
@@ -199,6 +262,8 @@ def main() -> int:
 
     test_name = "own" if args.tune == "poquad" else "poquad"
     tune, test = sets[args.tune], sets[test_name]
+    for config in (default, RetrievalConfig(dense_weight=0.5, rrf_k=5, candidates=20)):
+        assert fast_hybrid(sets["own"], config) == score(sets["own"], "hybrid", config), config
     chosen, tuned_on_tune = best(tune, default)
     oracle, _ = best(test, default)
     result = {
@@ -209,7 +274,7 @@ def main() -> int:
         "current_default": label(default),
         "chosen": label(chosen),
         "sets": {
-            name: {key: value for key, value in data.items() if key not in ("items", "rankings")}
+            name: {key: value for key, value in data.items() if key not in ("items", "rankings", "compact", "words")}
             | {"questions": len(data["items"])}
             for name, data in sets.items()
         },
@@ -222,7 +287,6 @@ def main() -> int:
             result["rows"].append({"set": set_name, "run": run, **score(data, "hybrid", config)})
     oracle_run = f"hybrid, oracle ({label(oracle)})"
     result["rows"].append({"set": test_name, "run": oracle_run, **score(test, "hybrid", oracle)})
-    assert tuned_on_tune == score(tune, "hybrid", chosen)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
