@@ -156,9 +156,10 @@ def fast_hybrid(data: dict[str, Any], config: RetrievalConfig) -> dict[str, floa
         "lexical": config.lexical_weight,
         "unit": 2 * max(config.dense_weight, config.lexical_weight, 0.5),
     }
+    compact = _compact(data)
     words = data["words"]
     ranks: list[int | None] = []
-    for lists, relevant in _compact(data):
+    for lists, relevant in compact:
         fused: dict[int, float] = {}
         for name, ids in lists.items():
             weight = weights[name]
@@ -274,7 +275,11 @@ def main() -> int:
         "current_default": label(default),
         "chosen": label(chosen),
         "sets": {
-            name: {key: value for key, value in data.items() if key not in ("items", "rankings", "compact", "words")}
+            name: {
+                key: value
+                for key, value in data.items()
+                if key not in ("items", "rankings", "compact", "words")
+            }
             | {"questions": len(data["items"])}
             for name, data in sets.items()
         },
