@@ -96,7 +96,7 @@ def collect(library: Library, name: str, docs: list[Path], items: list[QAItem]) 
     started = time.perf_counter()
     for item in items:
         lists: Rankings = {"dense": collection.search(embedder.encode_queries([item.question]), POOL)[0]}
-        lists["lexical"] = collection.lexical_search(analyzer.query_terms(item.question), POOL)
+        lists["lexical"] = collection.lexical_search(analyzer.query_words(item.question), POOL)
         if units := analyzer.unit_terms(item.question):
             lists["unit"] = collection.lexical_search(units, POOL, headings_only=True)
         rankings.append(lists)
