@@ -56,7 +56,7 @@ class Library:
             default_analyzer(),
             reranker=reranker or _reranker_for(settings),
             config=RetrievalConfig(
-                candidates=settings.retrieval_candidates,
+                candidates=_candidates(settings, self.embedder.model_name),
                 dense_weight=_dense_weight(settings, self.embedder.model_name),
                 rrf_k=_rrf_k(settings, self.embedder.model_name),
                 lexical_weight=settings.rrf_lexical_weight,
@@ -213,6 +213,19 @@ def _reranker_for(settings: Settings) -> Reranker | None:
     return Reranker(settings.reranker_model, device=settings.device)
 
 
+# Fusion defaults per embedder family, chosen on PoQuAD dev and reported on tests/data/eval by
+# bench/tune_fusion.py (README "Retrieval quality"): multilingual-e5-small for the family that
+# reads Polish (dense weight 1, RRF k 10, 100 candidates: hybrid R@5 0.956 -> 0.968 on PoQuAD,
+# 0.888 -> 0.921 on the own set), all-MiniLM-L6-v2 for the others (0.25 / 10 / 50 kept: the best
+# PoQuAD point was within noise of them).
+
+
+def _candidates(settings: Settings, embedder: str) -> int:
+    if settings.retrieval_candidates is not None:
+        return settings.retrieval_candidates
+    return 100 if reads_polish(embedder) else 50
+
+
 def _dense_weight(settings: Settings, embedder: str) -> float:
     """Dense ranks count fully only from an embedder known to read Polish.
 
@@ -225,11 +238,12 @@ def _dense_weight(settings: Settings, embedder: str) -> float:
 
 
 def _rrf_k(settings: Settings, embedder: str) -> int:
-    """RRF's k: 60 (the usual constant) when both lists are good, 10 when dense is weak.
+    """RRF's k: 10 for both families (the usual 60 flattens the head of each list too much).
 
     With k=60 a passage BM25 ranks first (1/61) loses to one it ranks second that the weak
     dense list also holds; on PoQuAD with MiniLM, k=10 restores BM25's recall@1 in hybrid.
+    With e5, k=10 beat 60 on PoQuAD too (hybrid R@5 0.968 vs 0.956).
     """
     if settings.rrf_k is not None:
         return settings.rrf_k
-    return 60 if reads_polish(embedder) else 10
+    return 10

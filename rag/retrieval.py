@@ -84,15 +84,7 @@ class Retriever:
                 )
         if dense is not None:
             rankings = {"dense": dense.result(), **rankings}  # the order fusion breaks ties by
-        if mode == "hybrid" or "unit" in rankings:
-            weights = {
-                "dense": self.config.dense_weight,
-                "lexical": self.config.lexical_weight,
-                "unit": 2 * max(self.config.dense_weight, self.config.lexical_weight, 0.5),
-            }
-            candidates = reciprocal_rank_fusion(rankings, weights=weights, k=self.config.rrf_k)
-        else:
-            candidates = rankings[mode]
+        candidates = fuse(rankings, self.config) if mode == "hybrid" or "unit" in rankings else rankings[mode]
         if self.reranker is not None and candidates:
             top = self.reranker.rerank(question, candidates[: self.config.rerank_top])
             candidates = top + candidates[self.config.rerank_top :]
@@ -112,3 +104,18 @@ def _without_control_tokens(hit: Hit) -> Hit:
     if text is hit.text and heading is hit.heading:
         return hit
     return replace(hit, text=text, heading=heading)
+
+
+def fuse(rankings: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
+    """Reciprocal rank fusion of the dense, lexical and legal-unit lists under ``config``'s weights.
+
+    A legal-unit list ("art. 30" matched in headings) weighs twice the stronger of the other two,
+    so the unit a question names comes first. Pure, so bench/tune_fusion.py can sweep the
+    weights over rankings computed once.
+    """
+    weights = {
+        "dense": config.dense_weight,
+        "lexical": config.lexical_weight,
+        "unit": 2 * max(config.dense_weight, config.lexical_weight, 0.5),
+    }
+    return reciprocal_rank_fusion(rankings, weights=weights, k=config.rrf_k)

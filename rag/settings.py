@@ -112,8 +112,12 @@ class Settings(BaseSettings):
         "auto", description="Cross-encoder reranking: auto turns it on only where CUDA is present."
     )
     rerank_top: int = Field(30, ge=1, le=200, description="Fused candidates the reranker reads.")
-    retrieval_candidates: int = Field(
-        50, ge=1, le=1000, description="Candidates taken from each of dense and lexical search."
+    retrieval_candidates: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Candidates taken from each of dense and lexical search; unset: 100 for embedders "
+        "known to read Polish, 50 for others (chosen on PoQuAD, bench/tune_fusion.py).",
     )
     rrf_dense_weight: float | None = Field(
         None,
@@ -126,8 +130,8 @@ class Settings(BaseSettings):
         None,
         ge=1,
         le=1000,
-        description="The RRF constant; unset: 60 for embedders known to read Polish, 10 for others "
-        "(a small k lets BM25's first places stand against a weak dense list).",
+        description="The RRF constant; unset: 10 (chosen on PoQuAD for both embedder families, "
+        "bench/tune_fusion.py; a small k lets each list's first places stand).",
     )
     top_k: int = Field(6, ge=1, le=50, description="Passages returned when a request names no k.")
     llm_backend: Literal["transformers", "openai"] = Field(
@@ -190,7 +194,10 @@ class Settings(BaseSettings):
     )
 
     chunk_tokens: int = Field(
-        320, ge=16, description="Chunk size in embedding-model tokens (capped by the model)."
+        365,
+        ge=16,
+        description="Chunk size in embedding-model tokens (capped by the model): about 1,200 characters "
+        "of Polish for the 512-token Polish embedders, which beat ~500 (bench/tune_fusion.py).",
     )
     chunk_overlap_tokens: int = Field(48, ge=0, description="Overlap between chunks, in tokens.")
     ingest_workers: int = Field(

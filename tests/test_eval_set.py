@@ -1,15 +1,21 @@
 """Retrieval quality on our own Polish evaluation set (tests/data/eval).
 
-Six short official acts (Dziennik Ustaw 2020) in four formats and 42 questions written
-the way people ask them. The eval documents are ingested once per module with the
-offline all-MiniLM-L6-v2 embedder (English, so dense retrieval is weak on Polish;
-lemmatised BM25 carries the set). The thresholds sit just under what was measured
+Fifteen documents of six kinds in five formats (official acts, Debian's Polish manual pages,
+a DOCX report with tables, ODT house rules, a municipal web page with its navigation and
+footer, an A5 PDF manual) and 152 questions written the way people ask them. The documents
+are ingested once per module with the offline all-MiniLM-L6-v2 embedder (English, so dense
+retrieval is weak on Polish; lemmatised BM25 carries the set).
+
+The fusion constants polrag gives such embedders (dense weight 0.25, RRF k 10) were chosen on
+the first 42 questions (the acts), so the floors are measured on the 110 questions added
+afterwards, which no constant has seen ("unseen" below); they sit just under what was measured
 (see tests/data/eval/README.md): a drop below them means retrieval got worse.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -19,16 +25,23 @@ EVAL = Path(__file__).parent / "data" / "eval"
 QA = EVAL / "qa.jsonl"
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".docx", ".odt", ".html", ".txt"})
 MODES = ("dense", "lexical", "hybrid")
+WHERE = frozenset({"text", "table", "list", "heading", "page-break"})
 
-# Measured on 42 questions (one question = 0.024) with the English MiniLM embedder, so the
-# fusion uses what polrag gives embedders it does not know to read Polish (dense weight 0.25,
-# RRF k=10): hybrid R@5 0.833, R@10 0.929; lexical R@5 0.810; dense R@5 0.357.
-# Floors are the measurement rounded down to 0.05.
-HYBRID_R5_MIN = 0.80
-HYBRID_R10_MIN = 0.90
-LEXICAL_R5_MIN = 0.80
-DENSE_R5_MIN = 0.30  # English MiniLM on Polish: a floor that only catches a broken pipeline
-LEXICAL_OVER_DENSE_MIN = 0.30  # measured gap 0.45
+# Measured on the 110 unseen questions (one question = 0.009) with the English MiniLM embedder,
+# so the fusion uses what polrag gives embedders it does not know to read Polish (dense weight
+# 0.25, RRF k 10): hybrid R@5 0.727, R@10 0.845; lexical R@5 0.700; dense R@5 0.282 (on the 42
+# questions the constants were chosen on: 0.833, 0.905, 0.833, 0.238). Floors are the
+# measurement rounded down to 0.05, lexical one step lower as it sits on a step.
+HYBRID_R5_MIN = 0.70
+HYBRID_R10_MIN = 0.80
+LEXICAL_R5_MIN = 0.65
+DENSE_R5_MIN = 0.25  # English MiniLM on Polish: a floor that only catches a broken pipeline
+LEXICAL_OVER_DENSE_MIN = 0.35  # measured gap 0.42
+
+
+def squash(text: str) -> str:
+    """The hit rule's comparison form: no whitespace, case folded (rag.evaluation.is_relevant)."""
+    return re.sub(r"\s+", "", text).casefold()
 
 
 def eval_documents() -> list[Path]:
@@ -64,7 +77,14 @@ def items():  # type: ignore[no-untyped-def]
     return load_qa(QA)
 
 
-class _MemoQueries:
+@pytest.fixture(scope="module")
+def unseen(items):  # type: ignore[no-untyped-def]
+    """The questions added after the fusion constants were chosen (they carry a "where")."""
+    wheres = [json.loads(line).get("where") for line in QA.read_text("utf-8").splitlines()]
+    return [item for item, where in zip(items, wheres, strict=True) if where is not None]
+
+
+class MemoQueries:
     """The embedder, each question encoded once: dense and hybrid ask for the same vector."""
 
     def __init__(self, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -83,15 +103,15 @@ class _MemoQueries:
 
 
 @pytest.fixture(scope="module")
-def metrics(eval_library, items):  # type: ignore[no-untyped-def]
+def metrics(eval_library, unseen):  # type: ignore[no-untyped-def]
     from rag.evaluation import evaluate
 
     collection = eval_library.collection()
     retriever = eval_library.retriever
-    retriever.embedder = _MemoQueries(retriever.embedder)  # keeps the test fast on 2 CPUs
+    retriever.embedder = MemoQueries(retriever.embedder)  # keeps the test fast on 2 CPUs
     return {
         mode: evaluate(
-            items,
+            unseen,
             lambda question, depth, mode=mode: retriever.retrieve(question, collection, k=depth, mode=mode),
             mode=mode,
         )
@@ -102,22 +122,60 @@ def metrics(eval_library, items):  # type: ignore[no-untyped-def]
 # -- the set itself --------------------------------------------------------------------
 
 
-def test_set_has_enough_questions_documents_and_formats(items) -> None:  # type: ignore[no-untyped-def]
+def test_set_has_enough_questions_documents_and_formats(items, unseen) -> None:  # type: ignore[no-untyped-def]
     files = {path.name for path in eval_documents()}
     per_document = Counter(item.document for item in items)
-    assert len(items) >= 30
+    assert len(items) >= 150
+    assert len(unseen) >= 80
     assert set(per_document) == files, "every document has questions, every question a document"
-    assert len(files) >= 5
-    assert len({Path(name).suffix.lower() for name in files}) >= 3
+    assert len(files) >= 15
+    assert {Path(name).suffix.lower() for name in files} == DOCUMENT_SUFFIXES
     assert min(per_document.values()) >= 5, per_document
     assert len({item.question for item in items}) == len(items), "duplicate questions"
+    wheres = Counter(json.loads(line).get("where") for line in QA.read_text("utf-8").splitlines())
+    # answers in a table, a list item, a heading and across a page break, not only in running text
+    assert wheres["table"] >= 10 and wheres["list"] >= 10, wheres
+    assert wheres["heading"] >= 5 and wheres["page-break"] >= 3, wheres
 
 
-def test_every_line_is_a_short_answer_span() -> None:
+def test_every_line_is_a_short_answer_span_in_its_passage() -> None:
     for number, line in enumerate(QA.read_text("utf-8").splitlines(), start=1):
         data = json.loads(line)
-        assert set(data) == {"question", "document", "answer"}, number
+        assert (
+            {"question", "document", "answer", "passage"}
+            <= set(data)
+            <= {"question", "document", "answer", "passage", "where"}
+        ), number
+        assert data.get("where", "text") in WHERE, number
         assert 2 <= len(data["answer"].split()) <= 8, f"line {number}: answer should be 2-8 words"
+        assert squash(data["answer"]) in squash(data["passage"]), f"line {number}: answer not in passage"
+
+
+def test_every_passage_is_in_its_document() -> None:
+    """The recorded source passage is the document's text as polrag reads it (loader + cleaning)."""
+    from ingest.chunking import join_pages
+    from ingest.clean import clean_pages
+    from ingest.loaders import load_file
+
+    texts = {}
+    for path in eval_documents():
+        parsed = load_file(path, max_bytes=50 * 2**20)
+        pages = clean_pages(parsed.pages, reflow=parsed.media_type == "application/pdf")
+        texts[path.name] = squash(join_pages(pages)[0])
+    lines = [json.loads(line) for line in QA.read_text("utf-8").splitlines()]
+    missing = [
+        (d["document"], d["passage"][:60]) for d in lines if squash(d["passage"]) not in texts[d["document"]]
+    ]
+    assert not missing, missing
+
+
+def test_pages_of_the_paged_documents_are_numbered() -> None:
+    """The PDF manual and the ODT rules keep their page numbers: citations point at a page."""
+    from ingest.loaders import load_file
+
+    for name, pages in (("instrukcja_pompa_ciepla.pdf", 9), ("regulamin_wspolnoty.odt", 3)):
+        parsed = load_file(EVAL / name, max_bytes=50 * 2**20)
+        assert [page.number for page in parsed.pages] == list(range(1, pages + 1)), name
 
 
 def test_every_answer_occurs_in_a_chunk_of_its_document(eval_library, items) -> None:  # type: ignore[no-untyped-def]
@@ -159,8 +217,10 @@ def test_hybrid_keeps_up_with_lexical(metrics) -> None:  # type: ignore[no-untyp
     assert metrics["hybrid"].recall_at_5 >= metrics["lexical"].recall_at_5 - 0.05
 
 
-# Measured with bench/relevance_floor.py at the default floor 0.4: 40 of 42 on-topic questions
-# reach the model; 28 of 30 off-topic ones get the fixed answer (these ten among them).
+# Measured with bench/relevance_floor.py at the default floor 0.4, which was chosen on the 42 act
+# questions: 40 of them reach the model, but only 87 of the 110 unseen ones (0.79: paraphrases
+# such as "elektrośmieci", "kubły" share few words with the passage); 28 of 30 off-topic
+# questions get the fixed answer (these ten among them).
 OFF_TOPIC = [
     "Jaka jest stolica Australii?",
     "Kto wygrał mundial w 1974 roku?",
@@ -175,7 +235,7 @@ OFF_TOPIC = [
 ]
 
 
-def test_relevance_floor_lets_real_questions_through_and_stops_off_topic(eval_library, items) -> None:  # type: ignore[no-untyped-def]
+def test_relevance_floor_lets_real_questions_through_and_stops_off_topic(eval_library, unseen) -> None:  # type: ignore[no-untyped-def]
     from rag.answering import Answerer
 
     class NoModel:
@@ -186,7 +246,7 @@ def test_relevance_floor_lets_real_questions_through_and_stops_off_topic(eval_li
             return sum(len(m["content"]) // 3 for m in messages)
 
     answerer = Answerer(eval_library, NoModel())  # type: ignore[arg-type]
-    reached = [answerer.prepare(item.question).prompt is not None for item in items]
-    assert sum(reached) / len(items) >= 0.9
+    reached = [answerer.prepare(item.question).prompt is not None for item in unseen]
+    assert sum(reached) / len(unseen) >= 0.75
     refused = [answerer.prepare(question).prompt is None for question in OFF_TOPIC]
     assert sum(refused) >= 9

@@ -19,7 +19,7 @@ def test_defaults_are_the_real_models(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert settings.llm_model == "speakleash/Bielik-4.5B-v3.0-Instruct"
     assert settings.reranker_model == "sdadas/polish-reranker-large-ranknet"
     assert settings.index_dir == Path("indexes")
-    assert (settings.chunk_tokens, settings.chunk_overlap_tokens) == (320, 48)
+    assert (settings.chunk_tokens, settings.chunk_overlap_tokens) == (365, 48)
 
 
 def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

