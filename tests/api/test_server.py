@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.conftest import ODPADY, PODATEK
+from tests.api.server_process import polrag_server
 
 QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def polrag_command() -> list[str]:
-    script = shutil.which("polrag", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-c", "from api.cli import main; main()"]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_path: str) -> Iterator[str]:
-    port = free_port()
     env = {
-        **os.environ,
-        "POLRAG_INDEX_DIR": str(tmp_path_factory.mktemp("server-index")),
         "POLRAG_EMBEDDING_MODEL": minilm_path,
         "POLRAG_LLM_MODEL": tiny_llm_path,
         "POLRAG_LLM_MAX_NEW_TOKENS": "8",
@@ -43,32 +23,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_
         "POLRAG_API_KEYS": "",
         "POLRAG_LOG_LEVEL": "WARNING",
     }
-    log = tmp_path_factory.mktemp("server-log") / "server.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [*polrag_command(), "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    pytest.fail(f"polrag serve exited with {process.returncode}:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            else:
-                pytest.fail(f"polrag serve was not ready in 180 s:\n{log.read_text()}")
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with polrag_server(tmp_path_factory, "server", env) as running:
+        yield running.base
+        log = running.log
     assert "POLRAG_API_KEYS is not set" in log.read_text()  # it said why it binds loopback only
 
 

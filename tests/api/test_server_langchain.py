@@ -6,9 +6,6 @@ wrote, so what it sends (its own defaults, stream_options, history) is checked a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +13,8 @@ import httpx
 import pytest
 
 from tests.api.conftest import ODPADY
-from tests.api.test_server import QUESTION, free_port, polrag_command
+from tests.api.server_process import polrag_server
+from tests.api.test_server import QUESTION
 
 KEY = "klucz-testowy-1"
 
@@ -26,10 +24,7 @@ def keyed_server(
     tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_path: str
 ) -> Iterator[str]:
     """`polrag serve` on a free loopback port with POLRAG_API_KEYS set, one act uploaded."""
-    port = free_port()
     env = {
-        **os.environ,
-        "POLRAG_INDEX_DIR": str(tmp_path_factory.mktemp("langchain-server-index")),
         "POLRAG_EMBEDDING_MODEL": minilm_path,
         "POLRAG_LLM_MODEL": tiny_llm_path,
         "POLRAG_LLM_MAX_NEW_TOKENS": "8",
@@ -37,42 +32,18 @@ def keyed_server(
         "POLRAG_API_KEYS": KEY,
         "POLRAG_LOG_LEVEL": "WARNING",
     }
-    log = tmp_path_factory.mktemp("langchain-server-log") / "server.log"
-    with open(log, "wb") as output:
-        # --host: with API keys set, serve would otherwise listen on every interface.
-        process = subprocess.Popen(
-            [*polrag_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+    # --host: with API keys set, serve would otherwise listen on every interface.
+    with polrag_server(tmp_path_factory, "langchain-server", env, "--host", "127.0.0.1") as running:
+        # serve binds its port itself before loading; it still says where it listens
+        assert f"Uvicorn running on http://127.0.0.1:{running.port}" in running.log.read_text()
+        uploaded = httpx.post(
+            f"{running.base}/v1/documents",
+            files=[("files", (ODPADY.name, ODPADY.read_bytes(), "application/pdf"))],
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=120,
         )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    pytest.fail(f"polrag serve exited with {process.returncode}:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            else:
-                pytest.fail(f"polrag serve was not ready in 180 s:\n{log.read_text()}")
-            # serve binds its port itself before loading; it still says where it listens
-            assert f"Uvicorn running on http://127.0.0.1:{port}" in log.read_text()
-            uploaded = httpx.post(
-                f"{base}/v1/documents",
-                files=[("files", (ODPADY.name, ODPADY.read_bytes(), "application/pdf"))],
-                headers={"Authorization": f"Bearer {KEY}"},
-                timeout=120,
-            )
-            assert uploaded.status_code == 200, uploaded.text
-            yield base
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        assert uploaded.status_code == 200, uploaded.text
+        yield running.base
 
 
 def chat(server: str, **options: Any) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rag.settings import Settings
-from tests.api.test_server import free_port, polrag_command
+from tests.api.server_process import free_port, polrag_command
 
 NO_MODEL = "polrag-tests/no-such-model"
 

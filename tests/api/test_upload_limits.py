@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import make_client, upload
-from tests.api.test_server import free_port, polrag_command
+from tests.api.server_process import polrag_command, polrag_server
 from tests.ingest import bombs
 
 GROWTH_CEILING_MIB = 150  # what the bombs may add to a process's peak; one inflated would add 400+
@@ -173,43 +173,16 @@ def test_a_lowered_limit_is_enforced_and_named(
 def server(
     tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_path: str
 ) -> Iterator[tuple[str, int]]:
-    port = free_port()
     env = {
-        **os.environ,
         "PYTHONPATH": str(ROOT),
-        "POLRAG_INDEX_DIR": str(tmp_path_factory.mktemp("limits-index")),
         "POLRAG_EMBEDDING_MODEL": minilm_path,
         "POLRAG_LLM_MODEL": tiny_llm_path,
         "POLRAG_LLM_MAX_NEW_TOKENS": "8",
         "POLRAG_DEVICE": "cpu",
         "POLRAG_API_KEYS": "",
     }
-    log = tmp_path_factory.mktemp("limits-log") / "server.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [*polrag_command(), "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    pytest.fail(f"polrag serve exited with {process.returncode}:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            else:
-                pytest.fail(f"polrag serve was not ready in 180 s:\n{log.read_text()}")
-            yield base, process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with polrag_server(tmp_path_factory, "limits", env) as running:
+        yield running.base, running.process.pid
 
 
 def _large_allowed_text() -> bytes:
