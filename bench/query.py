@@ -160,7 +160,7 @@ def run_size(size: int, dim: int, n_queries: int, words, probs) -> dict:  # type
             ivf_rows.append(row | {"default": nprobe == auto})
         index._ivf.nprobe = auto
         analyzer = default_analyzer()
-        lex_ms, _ = timed(lambda t: collection.lexical_search(analyzer.query_terms(t), 50), texts)
+        lex_ms, _ = timed(lambda t: collection.lexical_search(analyzer.query_words(t), 50), texts)
         embedder = FixedEmbedder()
         retriever = Retriever(embedder, analyzer, config=RetrievalConfig(candidates=50))  # type: ignore[arg-type]
 
