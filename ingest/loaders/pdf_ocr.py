@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.ocr import OcrOptions, OcrUnavailable, check_available, read_image
-from ingest.ocr_decision import known_word_share, ocr_reason
+from ingest.ocr_decision import LITTLE_TEXT_CHARS, known_word_share, ocr_reason
 from rag.errors import DocumentTooLarge
 from rag.types import Page
 
@@ -51,7 +51,11 @@ class PageReader:
     def add(self, page: pdfium.PdfPage, number: int, text: str) -> None:
         """Take the page's text layer, or render it and queue its OCR."""
         options = self.options
-        reason = ocr_reason(text, image_share(page) if text.strip() else 1.0, options.mode)
+        # The image share decides only pages with a little text in auto mode: walking the page's
+        # objects for every page of an ordinary text PDF would be wasted.
+        little_text = 0 < len(text.strip()) < LITTLE_TEXT_CHARS
+        share = image_share(page) if options.mode == "auto" and little_text else 0.0
+        reason = ocr_reason(text, share, options.mode)
         if reason is None:
             self._slots.append(Page(number, text))
             return
