@@ -18,6 +18,7 @@ import anyio
 from api.errors import RETRY_AFTER_S, ApiError
 from api.schemas import FileResult
 from rag.answering import Answerer
+from rag.errors import CollectionBusy
 from rag.library import Library
 from rag.settings import Settings
 
@@ -76,7 +77,7 @@ class Services:
         """Ingest saved uploads, one upload batch per collection at a time.
 
         ``wait`` bounds the wait for another batch to the same collection (default
-        POLRAG_UPLOAD_WAIT_S); past it ApiError 409 with Retry-After.
+        POLRAG_UPLOAD_WAIT_S); past it CollectionBusy (409 with Retry-After).
         """
         from ingest.pipeline import SourceFile, ingest_files
 
@@ -178,18 +179,15 @@ class Services:
         """This server's turn to change ``collection`` (uploads, collection delete), one at a time.
 
         The wait is bounded: a request waiting here holds a thread of the shared pool that
-        searches need too. Past ``wait`` (default POLRAG_UPLOAD_WAIT_S): ApiError 409.
+        searches need too. Past ``wait`` (default POLRAG_UPLOAD_WAIT_S): CollectionBusy (409).
         """
         timeout = self.settings.upload_wait_s if wait is None else wait
         lock = self._lock_for(collection)
         if not lock.acquire(timeout=timeout):
             setting = " (POLRAG_UPLOAD_WAIT_S)" if wait is None else ""
-            raise ApiError(
-                409,
+            raise CollectionBusy(
                 f"collection {collection!r} is busy with another upload; waited {timeout:g} s{setting}, "
-                "retry later",
-                "collection_busy",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
+                "retry later"
             )
         try:
             yield
