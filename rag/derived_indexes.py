@@ -114,7 +114,8 @@ class DerivedIndexes:
         with self._vector_lock.write():
             if removed:
                 self._vectors.remove(np.asarray(removed, dtype=np.int64))
-            self._vectors.add(np.asarray(ids, dtype=np.int64), vectors)
+            if ids:  # a delete adds nothing: no need to touch the index (or drop its GPU copy)
+                self._vectors.add(np.asarray(ids, dtype=np.int64), vectors)
         self.generation = generation
 
     def reset_lexical(self) -> None:

@@ -87,10 +87,6 @@ class LexicalIndex:
     def add(self, chunk_id: int, terms: Sequence[str], heading_terms: Sequence[str] = ()) -> None:
         self.update(added=[(chunk_id, terms, heading_terms)])
 
-    def add_many(self, rows: Iterable[tuple[int, str, str]]) -> None:
-        """Rows of (chunk id, terms, heading terms) as stored in the catalogue."""
-        self.update(added=((chunk_id, terms.split(), heading.split()) for chunk_id, terms, heading in rows))
-
     def remove(self, chunk_ids: Iterable[int]) -> None:
         self.update(removed=chunk_ids)
 
