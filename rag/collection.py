@@ -256,12 +256,17 @@ class Collection:
         with file_lock(self.folder, self.lock_timeout, self.name):
             manifest = read_json(self.folder / MANIFEST)
             if (
-                _folder_id(self.folder) != self._folder_id
+                self.folder_moved()
                 or manifest is None
                 or manifest.get("created_at", "") != self.manifest.created_at
             ):
                 raise CollectionNotFound(self.name, self.folder.parent)
             yield
+
+    def folder_moved(self) -> bool:
+        """Whether the folder under this collection's name is no longer the one it was opened in
+        (deleted, or deleted and made again, by another process or thread)."""
+        return _folder_id(self.folder) != self._folder_id
 
     def _upgrade_analysis(self) -> None:
         """(Re-)analyse chunks whose terms are missing or came from an older analyzer."""

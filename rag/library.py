@@ -64,7 +64,6 @@ class Library:
             ),
         )
         self._collections: dict[str, Collection] = {}
-        self._folders: dict[str, int | None] = {}  # the inode each open collection's folder had
         self._lock = threading.Lock()
 
     def expected_manifest(self) -> Manifest:
@@ -83,10 +82,7 @@ class Library:
         """An open collection; ``create`` makes it when missing, else CollectionNotFound."""
         name = name or self.settings.collection
         with self._lock:
-            if (
-                name in self._collections
-                and _folder_id(self._collections[name].folder) != self._folders[name]
-            ):
+            if name in self._collections and self._collections[name].folder_moved():
                 # Deleted (and maybe made again) by another process: its open files are gone.
                 del self._collections[name]
             if name not in self._collections:
@@ -99,7 +95,6 @@ class Library:
                     ann_threshold=self.settings.ann_threshold,
                     ann_nprobe=self.settings.ann_nprobe,
                 )
-                self._folders[name] = _folder_id(self._collections[name].folder)
             return self._collections[name]
 
     def collection_names(self) -> list[str]:
@@ -186,13 +181,6 @@ class Library:
         close = getattr(self.embedder, "close", None)
         if self._owns_embedder and close is not None:
             close()
-
-
-def _folder_id(folder: Path) -> int | None:
-    try:
-        return folder.stat().st_ino
-    except OSError:
-        return None
 
 
 def _has_documents(folder: Path) -> bool:
