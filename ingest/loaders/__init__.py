@@ -12,7 +12,7 @@ from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.loaders.archive import DIRECTORY_END_SPAN, check_member_count, read_member
 from ingest.loaders.docx import load_docx
 from ingest.loaders.html import load_html
-from ingest.loaders.image import image_kind, load_image
+from ingest.loaders.image import MAGIC, image_kind, load_image
 from ingest.loaders.odt import load_odt
 from ingest.loaders.pdf import load_pdf
 from ingest.loaders.text import load_text
@@ -48,7 +48,7 @@ LOADERS: dict[str, Loader] = {
 }
 # Loaders that read scanned pages take the OCR options too.
 OCR_KINDS = frozenset({"pdf", "png", "jpeg", "tiff"})
-IMAGE_KINDS = frozenset({"png", "jpeg", "tiff"})
+IMAGE_KINDS = frozenset(MAGIC.values())  # the kinds image_kind can name
 EXTENSIONS = {
     ".pdf": "pdf",
     ".docx": "docx",
