@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -34,15 +35,27 @@ def file_lock(folder: Path, timeout: float, name: str) -> Iterator[None]:
         lock.release()
 
 
-def write_json(path: Path, data: dict[str, object]) -> None:
-    """Write ``data`` durably and atomically: readers see the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2)
-        handle.flush()
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write the new file to; once written it is fsynced and
+    renamed over ``path``, and the rename made durable: readers see the old file or the new one,
+    and a power cut cannot leave a renamed but empty file.
+
+    The name holds the process and thread, so concurrent writers never share one; a writer killed
+    mid-write leaves it behind for :func:`remove_stale_temporaries`.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    yield tmp
+    with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def write_json(path: Path, data: dict[str, object]) -> None:
+    """Write ``data`` durably and atomically: readers see the old file or the new one."""
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -8,15 +8,13 @@ a search later).
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from rag.files import fsync_dir
+from rag.files import replacing
 
 FILE_VERSION = 1
 
@@ -41,8 +39,7 @@ class Segment:
 
 def write_segment(path: Path, segment: Segment, vocabulary: list[str], *, generation: int, tag: str) -> None:
     """Write ``segment`` and the terms of its columns; fsynced, then renamed into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as handle:
+    with replacing(path) as tmp, open(tmp, "wb") as handle:
         np.savez(
             handle,
             version=np.array(FILE_VERSION),
@@ -56,10 +53,6 @@ def write_segment(path: Path, segment: Segment, vocabulary: list[str], *, genera
             tag=np.array(tag),
             vocabulary=np.array(json.dumps(vocabulary, ensure_ascii=False)),
         )
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def read_segment(path: Path, tag: str) -> tuple[list[str], Segment, int]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.files import fsync_dir
+from rag.files import replacing
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +156,8 @@ class VectorIndex:
         """Write atomically: readers see the old file or the new one, never half of one."""
         import faiss
 
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        with replacing(path) as tmp:
+            faiss.write_index(self._index, str(tmp))
 
     def _configure(self) -> None:
         import faiss
