@@ -70,6 +70,13 @@ class OcrOptions:
             threads=settings.worker_count,
         )
 
+    @classmethod
+    def configured(cls) -> OcrOptions:
+        """The options POLRAG_OCR* give, for a loader called without any."""
+        from rag.settings import get_settings
+
+        return cls.from_settings(get_settings())
+
 
 class OcrUnavailable(BadDocumentError):
     """A page needs OCR but Tesseract or one of its models is missing here."""

@@ -18,7 +18,6 @@ from ingest.loaders.pdf import load_pdf
 from ingest.loaders.text import load_text
 from ingest.ocr import OcrOptions
 from rag.errors import BadDocumentError, UnsupportedFileType
-from rag.settings import get_settings
 from rag.types import Page, ParsedDocument
 
 Loader = Callable[..., list[Page]]  # (data, limits) or, for OCR_KINDS, (data, limits, ocr options)
@@ -173,7 +172,7 @@ def no_text_reason(kind: str, pages: Sequence[Page], ocr: OcrOptions | None = No
     if scanned:
         return f"no text found: OCR read nothing on {scanned} scanned page(s) (blank or unreadable)"
     if kind == "pdf":
-        if (ocr or OcrOptions.from_settings(get_settings())).mode == "off":
+        if (ocr or OcrOptions.configured()).mode == "off":
             return "no text layer (scanned?) and OCR is off (POLRAG_OCR=off)"
         return "no text layer (scanned?)"
     return "no text found in the document"

@@ -30,7 +30,7 @@ def load_image(
     """One OCR'd :class:`Page` per frame, numbered from 1; the frame count is checked first."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    options = ocr or _options_from_settings()
+    options = ocr or OcrOptions.configured()
     pages = []
     # Pillow's decompression-bomb guard stays on: its warning (past MAX_IMAGE_PIXELS) is an
     # error here too, so a small file cannot unpack into gigabytes of pixels. Not when
@@ -60,12 +60,6 @@ def load_image(
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
             raise BadDocumentError(f"corrupt image: {exc}") from None
     return pages
-
-
-def _options_from_settings() -> OcrOptions:
-    from rag.settings import get_settings
-
-    return OcrOptions.from_settings(get_settings())
 
 
 def _frame_count(image: Any, limits: DocumentLimits) -> int:

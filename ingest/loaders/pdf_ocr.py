@@ -33,7 +33,7 @@ class PageReader:
     """Collects a PDF's pages in order: text layers at once, OCR'd pages as their threads finish."""
 
     def __init__(self, ocr: OcrOptions | None, limits: DocumentLimits = DEFAULT_LIMITS) -> None:
-        self.options = ocr or _options_from_settings()
+        self.options = ocr or OcrOptions.configured()
         self.limits = limits
         self._slots: list[Page | Future[Page]] = []
         self._running: deque[Future[Page]] = deque()
@@ -144,9 +144,3 @@ def image_share(page: pdfium.PdfPage) -> float:
         across = max(0.0, min(right, width) - max(left, 0.0))
         covered += across * max(0.0, min(top, height) - max(bottom, 0.0))
     return min(covered / (width * height), 1.0)
-
-
-def _options_from_settings() -> OcrOptions:
-    from rag.settings import get_settings
-
-    return OcrOptions.from_settings(get_settings())
