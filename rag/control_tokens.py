@@ -25,19 +25,29 @@ BREAK = "\u2060"  # WORD JOINER
 # sentencepiece's, and any ``<|name|>`` (ChatML, Llama 3, Phi and Qwen families spell theirs so).
 DEFAULT_CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>", "<s>", "</s>")
 PIPE_TOKEN = r"<\|[^\s<>|]{1,64}\|>"
+# Added tokens spelled as tags or bracketed keywords: <think>, </tool_call>, [INST], [/INST].
+MARKUP_TOKEN = re.compile(r"</?[A-Za-z_][\w:-]{0,63}>|\[/?[A-Z][A-Z_]{1,31}\]")
 
 
 def control_tokens(tokenizer: Any = None) -> tuple[str, ...]:
     """The control tokens to neutralise for ``tokenizer`` (None: a server's unknown tokenizer).
 
-    The defaults always, plus the tokenizer's ``all_special_tokens`` and every added token it
-    marks special (Llama 3's reserved tokens are not all in ``all_special_tokens``).
+    The defaults always, plus the tokenizer's ``all_special_tokens``, every added token it
+    marks special (Llama 3's reserved tokens are not all in ``all_special_tokens``), and every
+    added token spelled like markup even when it is not marked special: a tokenizer matches
+    added tokens in plain text whatever their flag, so Qwen's ``<think>``/``<tool_call>`` or
+    Mistral's ``[INST]`` in a document would reach the model as their one id. Added tokens
+    that are ordinary words (a vocabulary extended with domain terms) are left alone.
     """
     tokens = list(DEFAULT_CONTROL_TOKENS)
     if tokenizer is not None:
         tokens.extend(getattr(tokenizer, "all_special_tokens", ()) or ())
         decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
-        tokens.extend(str(added) for added in decoder.values() if getattr(added, "special", False))
+        tokens.extend(
+            str(added)
+            for added in decoder.values()
+            if getattr(added, "special", False) or MARKUP_TOKEN.fullmatch(str(added))
+        )
     # A one-character token cannot be broken inside; none of the chat formats has one.
     return tuple(dict.fromkeys(token for token in tokens if _breakable(token)))
 
