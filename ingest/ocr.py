@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ingest.ocr_image import remove_dot_leaders
 from ingest.ocr_text import fix_misreads
 from rag.errors import BadDocumentError
 from rag.types import OcrWord, Page
@@ -82,14 +83,15 @@ class OcrUnavailable(BadDocumentError):
     """A page needs OCR but Tesseract or one of its models is missing here."""
 
 
-def read_image(image: Image, options: OcrOptions, number: int | None) -> Page:
+def read_image(image: Image, options: OcrOptions, number: int | None, dpi: float | None = None) -> Page:
     """OCR one page image: turned upright by orientation detection, read, mean word confidence.
 
+    ``dpi`` is the image's resolution (``options.dpi`` when not given: a PDF page rendered at it).
     A page OCR cannot read (blank, noise) comes back empty with confidence 0, not as an error.
     """
     engine = _take(options.languages, options.tessdata)
     try:
-        return engine.read(image, number)
+        return engine.read(image, number, dpi or options.dpi)
     finally:
         _give_back(options.languages, options.tessdata, engine)
 
@@ -169,13 +171,14 @@ class TesseractEngine:
                 f"Tesseract cannot load {languages} from {tessdata} ({exc}): install {PACKAGES}"
             ) from None
 
-    def read(self, image: Image, number: int | None) -> Page:
-        """One page; an engine reads one page at a time (its API is stateful)."""
+    def read(self, image: Image, number: int | None, dpi: float) -> Page:
+        """One page at ``dpi``; an engine reads one page at a time (its API is stateful)."""
         image = _grey(image)
         turn = self._orientation(image)
         if turn:
             image = image.rotate(turn, expand=True, fillcolor=255)
-        return self._recognise(image, number)
+        # Upright first: dotted lines are found along the rows.
+        return self._recognise(remove_dot_leaders(image, dpi), number)
 
     def _orientation(self, image: Image) -> int:
         """Degrees (counter-clockwise) that turn the page upright; 0 when unsure."""

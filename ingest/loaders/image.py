@@ -51,7 +51,7 @@ def load_image(
                     limits.check_pixels(*image.size)  # from the header: nothing decoded yet
                     # EXIF orientation first: a phone photo is stored sideways with a flag.
                     frame = ImageOps.exif_transpose(image.copy())
-                    pages.append(read_image(frame, options, index + 1))
+                    pages.append(read_image(frame, options, index + 1, _dpi(image)))
                     budget.add_text(pages[-1].text)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise DocumentTooLarge(
@@ -60,6 +60,17 @@ def load_image(
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, TypeError) as exc:
             raise BadDocumentError(f"corrupt image: {exc}") from None
     return pages
+
+
+def _dpi(image: Any) -> float | None:
+    """The resolution the file declares (TIFF, PNG pHYs, JPEG JFIF), None when it has none."""
+    declared = image.info.get("dpi")
+    try:
+        dpi = float(declared[0]) if declared else 0.0
+    except (TypeError, ValueError, IndexError):
+        return None
+    # Some writers store 1 or 72 as "unknown"; a page scanned that coarsely is not readable anyway.
+    return dpi if dpi >= 100 else None
 
 
 def _frame_count(image: Any, limits: DocumentLimits) -> int:
