@@ -16,7 +16,7 @@ ellipsis never chain that far.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -38,12 +38,11 @@ def remove_dot_leaders(image: Image, dpi: float) -> Image:
     pixels = np.asarray(image)
     if pixels.ndim != 2 or pixels.size == 0:
         return image
-    cumulative = np.cumsum(np.bincount(pixels.ravel(), minlength=256))
-    paper = int(np.searchsorted(cumulative, 0.9 * pixels.size))
-    ink_level = int(np.searchsorted(cumulative, 0.005 * pixels.size))
-    if paper - ink_level < 64:  # no contrast: a blank or a photo, nothing to find
+    levels = _levels(pixels)
+    if levels is None:
         return image
-    labels, _count = ndimage.label(pixels < (paper + ink_level) // 2, structure=np.ones((3, 3), dtype=bool))
+    paper, threshold = levels
+    labels, _count = ndimage.label(pixels < threshold, structure=np.ones((3, 3), dtype=bool))
     dot_max = max(2, round(DOT_MAX * dpi))
     dots: list[tuple[float, float, int]] = []  # (x centre, y centre, index into boxes)
     boxes = []
@@ -113,3 +112,73 @@ def _chained(dots: list[tuple[float, float, int]], step: float, drift: float) ->
         if len(chain) >= MIN_DOTS:
             out.update(dots[i][2] for i in chain)
     return out
+
+
+# Skew is measured on ink at about this resolution: lines of text are still apart, and the
+# search over angles is over a few tens of thousands of points.
+SKEW_DPI = 75
+SKEW_MAX = 3.0  # degrees either way: a page turned further is a photo, or OSD's business
+SKEW_STEP = 0.1
+SKEW_MIN = 0.2  # below this a turn is not worth its resampling
+
+
+def skew_angle(image: Image, dpi: float) -> float:
+    """Degrees the text lines of ``image`` (mode L) are turned counter-clockwise; 0 if level or unsure.
+
+    The projection-profile method: the rows of a level page alternate between ink (lines of
+    text) and paper, so the row sums of ink vary most at the angle that levels it. Each ink
+    point's row is shifted by its column times the angle's tangent (a shear, near enough to a
+    rotation for a few degrees).
+    """
+    import numpy as np
+
+    scale = min(1.0, SKEW_DPI / dpi)
+    small = image.reduce(max(1, round(1 / scale))) if scale < 1 else image
+    pixels = np.asarray(small)
+    if pixels.ndim != 2 or pixels.size == 0:
+        return 0.0
+    levels = _levels(pixels)
+    if levels is None:
+        return 0.0
+    ys, xs = np.nonzero(pixels < levels[1])
+    if len(ys) < 500:  # a few marks: no lines to level
+        return 0.0
+    xs = xs - xs.mean()
+    angles = np.arange(-SKEW_MAX, SKEW_MAX + SKEW_STEP / 2, SKEW_STEP)
+    offset = int(np.abs(xs).max() * np.tan(np.radians(SKEW_MAX))) + 1
+    scores = []
+    for angle in angles:
+        rows = np.round(ys + xs * np.tan(np.radians(angle))).astype(np.int64) + offset
+        counts = np.bincount(rows)
+        scores.append(float(np.dot(counts, counts)))
+    best = float(angles[int(np.argmax(scores))])
+    # A flat profile (a photo, a page of dots) has no best angle worth trusting.
+    if max(scores) < 1.05 * float(np.median(scores)):
+        return 0.0
+    return best if abs(best) >= SKEW_MIN else 0.0
+
+
+def deskew(image: Image, dpi: float) -> Image:
+    """``image`` (mode L) turned level, on a background of its paper's colour; the same image if level."""
+    import numpy as np
+    from PIL import Image as PILImage
+
+    angle = skew_angle(image, dpi)
+    levels = _levels(np.asarray(image.reduce(4))) if angle else None
+    if levels is None:
+        return image
+    # Not expanded: the page keeps its size, so word boxes stay fractions of the same page.
+    return image.rotate(-angle, resample=PILImage.Resampling.BICUBIC, expand=False, fillcolor=levels[0])
+
+
+def _levels(pixels: Any) -> tuple[int, int] | None:
+    """(paper, ink threshold) of a grey page from its histogram; None without the contrast of print.
+
+    Paper is the 90th percentile (most of a page is paper), ink the 0.5th; the threshold halfway.
+    """
+    import numpy as np
+
+    cumulative = np.cumsum(np.bincount(pixels.ravel(), minlength=256))
+    paper = int(np.searchsorted(cumulative, 0.9 * pixels.size))
+    ink = int(np.searchsorted(cumulative, 0.005 * pixels.size))
+    return None if paper - ink < 64 else (paper, (paper + ink) // 2)

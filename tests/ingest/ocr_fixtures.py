@@ -107,3 +107,43 @@ def blank_image(size: tuple[int, int] = (1200, 900)):  # type: ignore[no-untyped
     from PIL import Image
 
     return Image.new("L", size, 255)
+
+
+FORM_ITEMS = [
+    "1. Imię (imiona) i nazwisko uprawnionego:",
+    "2. Pełniona przez uprawnionego funkcja:",
+    "3. Data objęcia funkcji w podmiocie:",
+    "4. Przesłanki przyznania nagrody rocznej:",
+]
+FORM_LABELS = ["(data)", "(nazwa i siedziba podmiotu)"]
+# Rows (y of the dots' top) of the form's dotted lines, as form_image draws them.
+FORM_DOTTED_ROWS = [80, 200] + [
+    y + dy for y in range(330, 330 + 170 * len(FORM_ITEMS), 170) for dy in (55, 105)
+]
+
+
+def form_image():  # type: ignore[no-untyped-def]
+    """A form at 200 dpi as the acts print them: labels under dotted fill-in lines, items over two each.
+
+    The dots are typeset leaders' size and pitch: 1/50 inch across, 1/25 inch apart.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(FONT, 34) if Path(FONT).exists() else ImageFont.load_default(34)
+    image = Image.new("L", (1654, 1100), 255)
+    draw = ImageDraw.Draw(image)
+
+    def dots(x0: int, x1: int, y: int) -> None:
+        for x in range(x0, x1, 8):
+            draw.ellipse((x, y, x + 3, y + 3), fill=0)
+
+    dots(1100, 1500, FORM_DOTTED_ROWS[0])
+    draw.text((1230, 95), FORM_LABELS[0], font=font, fill=0)
+    dots(100, 700, FORM_DOTTED_ROWS[1])
+    draw.text((160, 215), FORM_LABELS[1], font=font, fill=0)
+    for index, item in enumerate(FORM_ITEMS):
+        y = 330 + 170 * index
+        draw.text((100, y), item, font=font, fill=0)
+        dots(100, 1550, y + 55)
+        dots(100, 1550, y + 105)
+    return image
