@@ -114,63 +114,6 @@ def _chained(dots: list[tuple[float, float, int]], step: float, drift: float) ->
     return out
 
 
-# Skew is measured on ink at about this resolution: lines of text are still apart, and the
-# search over angles is over a few tens of thousands of points.
-SKEW_DPI = 75
-SKEW_MAX = 3.0  # degrees either way: a page turned further is a photo, or OSD's business
-SKEW_STEP = 0.1
-SKEW_MIN = 0.2  # below this a turn is not worth its resampling
-
-
-def skew_angle(image: Image, dpi: float) -> float:
-    """Degrees the text lines of ``image`` (mode L) are turned counter-clockwise; 0 if level or unsure.
-
-    The projection-profile method: the rows of a level page alternate between ink (lines of
-    text) and paper, so the row sums of ink vary most at the angle that levels it. Each ink
-    point's row is shifted by its column times the angle's tangent (a shear, near enough to a
-    rotation for a few degrees).
-    """
-    import numpy as np
-
-    scale = min(1.0, SKEW_DPI / dpi)
-    small = image.reduce(max(1, round(1 / scale))) if scale < 1 else image
-    pixels = np.asarray(small)
-    if pixels.ndim != 2 or pixels.size == 0:
-        return 0.0
-    levels = _levels(pixels)
-    if levels is None:
-        return 0.0
-    ys, xs = np.nonzero(pixels < levels[1])
-    if len(ys) < 500:  # a few marks: no lines to level
-        return 0.0
-    xs = xs - xs.mean()
-    angles = np.arange(-SKEW_MAX, SKEW_MAX + SKEW_STEP / 2, SKEW_STEP)
-    offset = int(np.abs(xs).max() * np.tan(np.radians(SKEW_MAX))) + 1
-    scores = []
-    for angle in angles:
-        rows = np.round(ys + xs * np.tan(np.radians(angle))).astype(np.int64) + offset
-        counts = np.bincount(rows)
-        scores.append(float(np.dot(counts, counts)))
-    best = float(angles[int(np.argmax(scores))])
-    # A flat profile (a photo, a page of dots) has no best angle worth trusting.
-    if max(scores) < 1.05 * float(np.median(scores)):
-        return 0.0
-    return best if abs(best) >= SKEW_MIN else 0.0
-
-
-def deskew(image: Image, dpi: float) -> Image:
-    """``image`` (mode L) turned level, on a background of its paper's colour; the same image if level."""
-    import numpy as np
-    from PIL import Image as PILImage
-
-    angle = skew_angle(image, dpi)
-    levels = _levels(np.asarray(image.reduce(4))) if angle else None
-    if levels is None:
-        return image
-    # Not expanded: the page keeps its size, so word boxes stay fractions of the same page.
-    return image.rotate(-angle, resample=PILImage.Resampling.BICUBIC, expand=False, fillcolor=levels[0])
-
-
 def _levels(pixels: Any) -> tuple[int, int] | None:
     """(paper, ink threshold) of a grey page from its histogram; None without the contrast of print.
 

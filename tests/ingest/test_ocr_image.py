@@ -1,4 +1,4 @@
-"""Page images made ready for OCR: dotted fill-in lines painted over, skewed scans levelled."""
+"""Page images made ready for OCR: dotted fill-in lines painted over before recognition."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ingest.loaders import parse_bytes
-from ingest.ocr_image import deskew, remove_dot_leaders, skew_angle
+from ingest.ocr_image import remove_dot_leaders
 from tests.ingest.ocr_fixtures import (
     DPI,
     FORM_DOTTED_ROWS,
@@ -53,28 +53,3 @@ def test_a_page_without_print_is_left_alone() -> None:
 
     blank = Image.new("L", (800, 600), 250)
     assert remove_dot_leaders(blank, DPI) is blank
-    assert skew_angle(blank, DPI) == 0.0
-
-
-@pytest.mark.parametrize("angle", [-1.5, 0.7, 2.5])
-def test_skew_is_measured(angle: float) -> None:
-    page = text_image(LINES_MANY)
-    assert skew_angle(page, DPI) == 0.0
-    assert skew_angle(page.rotate(angle, expand=True, fillcolor=255), DPI) == pytest.approx(angle, abs=0.15)
-
-
-def test_deskew_levels_the_page_and_keeps_its_size() -> None:
-    turned = text_image(LINES_MANY).rotate(1.2, expand=True, fillcolor=255)
-    level = deskew(turned, DPI)
-    assert level.size == turned.size
-    assert skew_angle(level, DPI) == 0.0
-
-
-LINES_MANY = [
-    "Rozporządzenie Ministra Klimatu z dnia 24 grudnia 2019 r. w sprawie",
-    "warunków uznania odpadów za posiadające właściwości zakaźne oraz",
-    "sposobu ustalania tych właściwości. Na podstawie art. 3 ust. 5 ustawy",
-    "z dnia 14 grudnia 2012 r. o odpadach zarządza się, co następuje:",
-    "§ 1. Rozporządzenie określa warunki uznania odpadów za zakaźne.",
-    "§ 2. Rozporządzenie wchodzi w życie z dniem następującym po dniu.",
-]
