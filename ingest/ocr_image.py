@@ -45,7 +45,7 @@ def remove_dot_leaders(image: Image, dpi: float) -> Image:
     labels, _count = ndimage.label(pixels < threshold, structure=np.ones((3, 3), dtype=bool))
     dot_max = max(2, round(DOT_MAX * dpi))
     dots: list[tuple[float, float, int]] = []  # (x centre, y centre, index into boxes)
-    boxes = []
+    boxes: list[tuple[slice, slice]] = []
     for found in ndimage.find_objects(labels):
         if found is None:
             continue

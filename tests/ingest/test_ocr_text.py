@@ -19,6 +19,8 @@ from ingest.ocr_text import fix_misreads
         ("w art. 2 pkt I ustawy", "w art. 2 pkt 1 ustawy"),
         ("§ I. Rozporządzenie", "§ 1. Rozporządzenie"),
         ("l) szczegółowe zasady\n|) wzór wniosku", "1) szczegółowe zasady\n1) wzór wniosku"),
+        ("2) uprawniony — osobę, o której mowa", "2) uprawniony – osobę, o której mowa"),
+        ("Dziennik Ustaw —3— Poz. 14", "Dziennik Ustaw –3– Poz. 14"),
     ],
 )
 def test_misreads_are_put_right(read: str, meant: str) -> None:
