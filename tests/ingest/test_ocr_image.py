@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from tests.ingest.ocr_fixtures import (
     FORM_DOTTED_ROWS,
     FORM_ITEMS,
     FORM_LABELS,
+    image_bytes,
     image_pdf,
     require_ocr,
     text_image,
@@ -24,6 +27,15 @@ def test_form_lines_beside_dotted_fill_lines_are_read() -> None:
     # dropped items 2-4 and "(data)" (Dz.U. 2020 poz. 14 p.3 lost 8 lines this way).
     options = require_ocr()
     text = parse_bytes(image_pdf(make_form()), "form.pdf", ocr=options).pages[0].text
+    for line in [*FORM_ITEMS, *FORM_LABELS]:
+        assert line in text, f"{line!r} not in {text!r}"
+
+
+def test_a_form_scanned_to_a_png_is_read() -> None:
+    # Images take the dots' size from the resolution they declare (here 200 dpi, options 300).
+    options = require_ocr()
+    png = image_bytes(make_form(), "PNG", dpi=(DPI, DPI))
+    text = parse_bytes(png, "form.png", ocr=replace(options, dpi=300)).pages[0].text
     for line in [*FORM_ITEMS, *FORM_LABELS]:
         assert line in text, f"{line!r} not in {text!r}"
 
