@@ -19,10 +19,17 @@ Run from the repo root:
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 EVAL = HERE.parent / "tests" / "data" / "eval"
 
 DEVELOPMENT = (
@@ -52,3 +59,99 @@ def lines(half: str) -> list[str]:
     keep = set(HALVES[half])
     out = [line for line in (EVAL / "qa.jsonl").read_text("utf-8").splitlines() if line.strip()]
     return [line for line in out if json.loads(line)["document"] in keep]
+
+
+def write(folder: Path) -> None:
+    """qa_all.jsonl, qa_dev.jsonl and qa_heldout.jsonl in ``folder``, for `polrag eval`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for half in HALVES:
+        (folder / f"qa_{half}.jsonl").write_text("\n".join(lines(half)) + "\n", "utf-8")
+
+
+def _library(index_dir: Path):  # type: ignore[no-untyped-def]
+    from rag.library import Library
+    from rag.settings import load_settings
+
+    return Library(load_settings(index_dir=index_dir, collection="own", rerank="off"))
+
+
+def _ingest(index_dir: Path) -> float:
+    from ingest.pipeline import ingest_paths
+
+    started = time.perf_counter()
+    library = _library(index_dir)
+    try:
+        report = ingest_paths(library, [EVAL / name for name in HALVES["all"]], workers=0)
+        if report.failed:
+            raise SystemExit(f"ingest failed: {report.failed}")
+    finally:
+        library.close()
+    return time.perf_counter() - started
+
+
+def _evaluate(index_dir: Path, misses: bool) -> None:
+    from rag.evaluation import evaluate, is_relevant, load_qa
+
+    library = _library(index_dir)
+    try:
+        collection = library.collection()
+        retriever = library.retriever
+        with tempfile.TemporaryDirectory() as tmp:
+            write(Path(tmp))
+            sets = {half: load_qa(Path(tmp) / f"qa_{half}.jsonl") for half in HALVES}
+        print(f"{'half':<8} {'mode':<8} {'n':>4} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")
+        for half, items in sets.items():
+            for mode in ("hybrid", "dense", "lexical"):
+                m = evaluate(
+                    items,
+                    lambda q, depth, mode=mode: retriever.retrieve(q, collection, k=depth, mode=mode),
+                    mode=mode,
+                )
+                print(
+                    f"{half:<8} {mode:<8} {m.questions:>4} {m.recall_at_1:>6.3f} {m.recall_at_5:>6.3f} "
+                    f"{m.recall_at_10:>6.3f} {m.mrr_at_10:>7.3f}"
+                )
+        if not misses:
+            return
+        # Development half only: the held-out half's misses are never printed.
+        passages = {json.loads(line)["question"]: json.loads(line) for line in lines("dev")}
+        for item in sets["dev"]:
+            hits = retriever.retrieve(item.question, collection, k=10, mode="hybrid")
+            rank = next((i for i, hit in enumerate(hits, 1) if is_relevant(hit, item)), None)
+            if rank is not None and rank <= 5:
+                continue
+            ranks = {}
+            for mode in ("dense", "lexical"):
+                found = retriever.retrieve(item.question, collection, k=50, mode=mode)
+                ranks[mode] = next((i for i, hit in enumerate(found, 1) if is_relevant(hit, item)), None)
+            row = passages[item.question]
+            print(
+                f"\n### MISS hybrid={rank} dense={ranks['dense']} lexical={ranks['lexical']} "
+                f"[{row.get('where', 'act')}] {item.document}"
+            )
+            print(f"Q: {item.question}\nA: {item.answer}\nP: {row['passage'][:300]}")
+            for i, hit in enumerate(hits[:5], 1):
+                print(f"  {i}. p{hit.page} h={hit.heading[:60]!r} {hit.text[:160]!r}")
+    finally:
+        library.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("write").add_argument("folder", type=Path)
+    run = sub.add_parser("eval")
+    run.add_argument("--misses", action="store_true", help="list the development half's misses")
+    run.add_argument("--keep", type=Path, help="index folder to reuse (ingested when empty)")
+    args = parser.parse_args()
+    if args.command == "write":
+        write(args.folder)
+        return
+    index_dir = args.keep or Path(tempfile.mkdtemp(prefix="own-split-"))
+    if not (index_dir / "own").exists():
+        print(f"ingest: {_ingest(index_dir):.0f} s", file=sys.stderr)
+    _evaluate(index_dir, args.misses)
+
+
+if __name__ == "__main__":
+    main()

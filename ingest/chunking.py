@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.legal import HeadingTracker, starts_block, starts_unit
+from ingest.sections import heading_at
 from ingest.sentences import split_sentences
 from rag.embedder import TokenCounter  # what chunking needs of a tokenizer
 from rag.types import Chunk, Page
@@ -116,18 +117,38 @@ def _measured(counter: TokenCounter, text: str, budget: int) -> list[tuple[tuple
     return list(zip(spans, counter.count([text[a:b] for a, b in spans]), strict=True))
 
 
+def section_starts(text: str) -> set[int]:
+    """Offsets of the lines of ``text`` that are section titles; none in a legal act.
+
+    An act's structure is its units (Art., §, Rozdział); its capitalised lines are the
+    gazette's masthead and the act's name, not sections.
+    """
+    lines = text.split("\n")
+    if any(starts_unit(line) for line in lines):
+        return set()
+    starts: set[int] = set()
+    offset = 0
+    for index, line in enumerate(lines):
+        if heading_at(lines, index):
+            starts.add(offset + len(line) - len(line.lstrip()))
+        offset += len(line) + 1
+    return starts
+
+
 def _units(text: str, counter: TokenCounter, budget: int) -> list[_Unit]:
     spans = split_sentences(text)
     sentences = [text[a:b] for a, b in spans]
     counts = counter.count(sentences)
+    sections = section_starts(text)
     tracker = HeadingTracker()
     units: list[_Unit] = []
     for (start, end), sentence, tokens in zip(spans, sentences, counts, strict=True):
         if not any(char.isalnum() for char in sentence):
             continue  # dot leaders, lone brackets: nothing to find or to read
         at_line_start = start == 0 or text[start - 1] == "\n"
-        opens = at_line_start and starts_unit(sentence)
-        heading = tracker.update(sentence) if at_line_start else tracker.update("")
+        section = start in sections  # a title's line may be indented (manual pages)
+        opens = section or (at_line_start and starts_unit(sentence))
+        heading = tracker.update(sentence if at_line_start or section else "", section=section)
         if tokens <= budget:
             units.append(_Unit(start, end, tokens, opens, heading))
             continue
@@ -174,3 +195,28 @@ def _tail(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
 def _page_at(pages: Sequence[Page], starts: list[int], offset: int) -> int | None:
     index = max(0, bisect.bisect_right(starts, offset) - 1)
     return pages[index].number
+
+
+def embedding_texts(chunks: Sequence[Chunk], counter: TokenCounter, max_tokens: int) -> list[str]:
+    """What the embedder reads for each chunk: its heading, then its text.
+
+    A chunk in the middle of a section ("Menu użytkownika zawiera…" under "6. Sterownik CP-3")
+    says less on its own than under its title; a chunk that opens with its heading already
+    has it. The heading goes in only where it fits the model beside the text, so it never
+    pushes the text's end past the model's window. Stored and shown text stays the chunk's.
+    """
+    wanted = [bool(chunk.heading) and not _opens_with(chunk.text, chunk.heading) for chunk in chunks]
+    headings = list(dict.fromkeys(chunk.heading for chunk, want in zip(chunks, wanted, strict=True) if want))
+    heading_tokens = dict(zip(headings, counter.count(headings), strict=True))
+    texts = []
+    for chunk, want in zip(chunks, wanted, strict=True):
+        fits = want and chunk.token_count + heading_tokens[chunk.heading] + 1 <= max_tokens
+        texts.append(f"{chunk.heading}\n{chunk.text}" if fits else chunk.text)
+    return texts
+
+
+def _opens_with(text: str, heading: str) -> bool:
+    # A legal heading names the path ("Załącznik do obwieszczenia, Art. 5"); its last part is
+    # what a chunk opening that unit starts with.
+    last = heading.rsplit(", ", 1)[-1]
+    return text.lstrip('„"').startswith(last)

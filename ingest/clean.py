@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ingest.legal import starts_block, starts_unit
+from ingest.sections import ends_on_purpose
 from rag.control_tokens import neutralise
 from rag.types import Page
 
@@ -53,17 +54,25 @@ def clean_pages(pages: Sequence[Page], *, reflow: bool = False) -> list[Page]:
 def reflow_lines(text: str) -> str:
     """Join layout-wrapped lines; a line break survives before structure or after a sentence."""
     out: list[str] = []
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    width = max((len(line) for line in lines), default=0)
+    # ``single``: the last line so far is one line of the layout, not a join of several. A
+    # section title the layout did not wrap stays apart from the paragraph under it.
+    single = False
+    for line in lines:
         if (
             not out
             or not line
             or not out[-1]
             or starts_block(line)
             or (out[-1][-1] in ".!?:;" and not line[0].islower())
+            or (single and ends_on_purpose(out[-1], line, width))
         ):
             out.append(line)
+            single = True
         else:
             out[-1] = f"{out[-1]} {line}"
+            single = False
     return "\n".join(out)
 
 

@@ -27,12 +27,19 @@ class HeadingTracker:
     """Follows chapter > article > § through a text and names where a sentence sits."""
 
     def __init__(self) -> None:
+        self.section = ""  # a non-legal document's section title (ingest/sections.py)
         self.chapter = ""
         self.article = ""
         self.paragraph = ""
 
-    def update(self, sentence: str) -> str:
-        """Feed the next sentence; returns the heading it belongs to."""
+    def update(self, sentence: str, *, section: bool = False) -> str:
+        """Feed the next sentence; returns the heading it belongs to.
+
+        ``section``: the sentence is a section title of a document that is not an act.
+        """
+        if section:
+            self.section = " ".join(sentence.split())[:80]
+            return self.section
         if ANNEX.match(sentence):  # an annex starts afresh: no article of the act above
             self.chapter = " ".join(sentence.split()[:4])[:80]
             self.article = self.paragraph = ""
@@ -44,4 +51,5 @@ class HeadingTracker:
             self.paragraph = ""
         elif match := PARAGRAPH.match(sentence):
             self.paragraph = f"§ {match.group(1)}"
-        return ", ".join(part for part in (self.chapter, self.article, self.paragraph) if part)
+        parts = (self.section, self.chapter, self.article, self.paragraph)
+        return ", ".join(part for part in parts if part)

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ingest.chunking import ChunkingParams
+from ingest.chunking import ChunkingParams, embedding_texts
 from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.ocr import OcrOptions
@@ -327,7 +327,8 @@ def _embed_and_store(
     report: IngestReport,
     sources: dict[str, str],
 ) -> None:
-    texts = [chunk.text for doc in batch for chunk in doc.chunks]
+    chunks = [chunk for doc in batch for chunk in doc.chunks]
+    texts = embedding_texts(chunks, embedder.token_counter(), embedder.max_passage_tokens)
     # In slices: the embedder's working memory (token ids, activations) follows the slice,
     # not the largest document; only the vectors of a document are held until it commits.
     vectors = _encode_in_slices(embedder, texts)
