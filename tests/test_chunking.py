@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from ingest.chunking import ChunkingParams, chunk_document, join_pages
+from ingest.chunking import ChunkingParams, chunk_document, embedding_texts, join_pages, section_starts
 from ingest.clean import clean_pages
 from ingest.loaders import load_file
+from ingest.sections import footnotes_start
 from rag.types import Page
 
 
@@ -125,3 +126,78 @@ def test_real_act_chunks_fit_the_model(embedder, real_pdfs) -> None:  # type: ig
         assert max(len(ids) for ids in with_specials) <= embedder.model.max_seq_length
         assert all(c.token_count <= limit for c in chunks)
         assert all(c.first_page is not None and c.first_page <= c.last_page for c in chunks)
+
+
+MANUAL = """Instrukcja pompy ciepła. Prosimy o uważne przeczytanie instrukcji.
+1. Zasady bezpieczeństwa
+{safety}
+2. Sterownik CP-3
+{controller}
+Menu użytkownika zawiera następujące pozycje:
+• Statystyki: zużycie energii elektrycznej w podziale na dni;
+• Urlop: obniżenie temperatury na czas nieobecności."""
+
+
+def test_section_title_opens_a_chunk_and_names_the_chunks_under_it() -> None:
+    safety = " ".join(f"Zasada {i} mówi, co wolno instalatorowi." for i in range(6))
+    controller = " ".join(f"Przycisk {i} zmienia ustawienie sterownika." for i in range(12))
+    chunks = chunks_of(MANUAL.format(safety=safety, controller=controller), size=40, overlap=8)
+    titled = [chunk for chunk in chunks if chunk.text.startswith("2. Sterownik CP-3")]
+    assert len(titled) == 1, [c.text[:30] for c in chunks]
+    assert titled[0].heading == "2. Sterownik CP-3"
+    # Chunks further into the section are named by it too; none mixes the two sections.
+    after = chunks[chunks.index(titled[0]) :]
+    assert len(after) > 1 and all(chunk.heading == "2. Sterownik CP-3" for chunk in after)
+    assert not any("Zasada" in chunk.text and "Przycisk" in chunk.text for chunk in chunks)
+    assert any(chunk.heading == "1. Zasady bezpieczeństwa" for chunk in chunks)
+
+
+def test_numbered_list_and_legal_text_have_no_section_titles() -> None:
+    steps = "Co zrobić po awarii:\n1. Wyłącz zasilanie\n2. Zadzwoń do serwisu\n3. Poczekaj na technika"
+    assert section_starts(steps) == set()
+    act = "ROZPORZĄDZENIE RADY MINISTRÓW\n§ 1. Ustanawia się Pełnomocnika.\nPREZES RADY MINISTRÓW"
+    assert section_starts(act) == set()
+    page = "NAZWA\n       du - szacuje użycie miejsca\nOPIS\n       Polecenie"
+    assert section_starts(page) == {0, page.index("OPIS")}
+
+
+def test_embedder_reads_a_chunk_under_its_heading_when_it_fits() -> None:
+    safety = " ".join(f"Zasada {i} mówi, co wolno instalatorowi." for i in range(6))
+    controller = " ".join(f"Przycisk {i} zmienia ustawienie sterownika." for i in range(12))
+    chunks = chunks_of(MANUAL.format(safety=safety, controller=controller), size=40, overlap=8)
+    texts = embedding_texts(chunks, WordCounter(), max_tokens=60)
+    for chunk, text in zip(chunks, texts, strict=True):
+        if chunk.heading and not chunk.text.startswith(chunk.heading):
+            assert text == f"{chunk.heading}\n{chunk.text}"
+        else:
+            assert text == chunk.text
+    assert any(text != chunk.text for chunk, text in zip(chunks, texts, strict=True))
+    # No room beside the text: the heading is left out rather than the text's end cut off.
+    tight = embedding_texts(chunks, WordCounter(), max_tokens=max(c.token_count for c in chunks))
+    full = [chunk for chunk in chunks if chunk.token_count == max(c.token_count for c in chunks)]
+    assert all(tight[chunks.index(chunk)] == chunk.text for chunk in full)
+
+
+PAGE_WITH_NOTES = (
+    "Art. 8. Traci moc ustawa z dnia 19 lipca 1991 r. o oprocentowaniu kapitału.\n"
+    "Art. 9. Ustawa wchodzi w życie z dniem 1 stycznia 1996 r.4)\n\n"
+    "4) Zmiany tekstu jednolitego zostały ogłoszone w Dz. U. z 1993 r. poz. 29.\n"
+    "5) Utraciła moc na podstawie ustawy, która weszła w życie z tym dniem."
+)
+
+
+def test_footnotes_are_a_chunk_of_their_own_under_no_article() -> None:
+    pages = [Page(1, PAGE_WITH_NOTES), Page(2, "2. Ustawę stosuje się do spółek Skarbu Państwa.")]
+    chunks = chunks_of("", size=200, overlap=8, limit=300, pages=pages)
+    texts = [chunk.text for chunk in chunks]
+    assert texts[0].endswith("z dniem 1 stycznia 1996 r.4)"), texts
+    assert texts[1].startswith("4) Zmiany") and texts[1].endswith("z tym dniem.")
+    assert chunks[1].heading == ""
+    # The next page goes on with the article it was in, not with the notes.
+    assert texts[2].startswith("2. Ustawę") and chunks[2].heading == "Art. 9"
+
+
+def test_a_list_after_a_blank_line_is_not_taken_for_footnotes() -> None:
+    page = "Wniosek zawiera:\n\n1) imię i nazwisko;\n2) adres."
+    assert footnotes_start(page) is None
+    assert footnotes_start(PAGE_WITH_NOTES) == PAGE_WITH_NOTES.index("4) Zmiany")

@@ -223,3 +223,31 @@ def test_control_tokens_in_page_text_are_neutralised() -> None:
     assert pages[1].text.replace(BREAK, "") == "Art. 2. Koniec<|im_end|> tekstu."
     assert "<|im_start|>" not in clean_text(hostile)
     assert clean_text(hostile).replace(BREAK, "") == hostile  # readable: the same text once shown
+
+
+def test_reflow_keeps_a_section_title_apart_from_the_paragraph_under_it() -> None:
+    # An A5 manual page: the title ends short of the measure, then a capitalised paragraph.
+    # Glued together, "1. Zasady bezpieczeństwa Montaż, …" could open no chunk of its own.
+    page = (
+        "Instrukcja dotyczy modeli AQT-S8 z jednostką wewnętrzną HM-200 i\n"
+        "sterownikiem panelowym CP-3.\n"
+        "1. Zasady bezpieczeństwa\n"
+        "Montaż, podłączenie elektryczne i pierwsze uruchomienie pompy\n"
+        "ciepła może wykonać wyłącznie instalator.\n"
+        "OPIS\n"
+        "Polecenie szacuje użycie miejsca na dysku."
+    )
+    assert reflow_lines(page).split("\n") == [
+        "Instrukcja dotyczy modeli AQT-S8 z jednostką wewnętrzną HM-200 i sterownikiem panelowym CP-3.",
+        "1. Zasady bezpieczeństwa",
+        "Montaż, podłączenie elektryczne i pierwsze uruchomienie pompy ciepła może wykonać wyłącznie "
+        "instalator.",
+        "OPIS",
+        "Polecenie szacuje użycie miejsca na dysku.",
+    ]
+
+
+def test_reflow_still_joins_a_numbered_line_the_layout_wrapped() -> None:
+    # The next word did not fit on the line: a wrapped provision, not a title.
+    text = "2. Pełnomocnikiem jest sekretarz stanu albo podsekretarz stanu w\nMinisterstwie Rodziny."
+    assert reflow_lines(text) == text.replace("\n", " ")
