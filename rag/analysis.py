@@ -18,16 +18,12 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 # Bump when analysis changes: collections analysed by an older version are re-analysed on open.
-ANALYSIS_VERSION = 5
+ANALYSIS_VERSION = 4
 FOLD = str.maketrans({"ł": "l", "Ł": "L"})
 # Option names ("-i", "--ignore-case") and format codes ("%N") first: manuals are asked about
 # them, and read as plain words they are a stopword ("i") or a stray letter.
 SIGIL_WORD = r"(?<![\w-])--?[^\W\d_][\w-]*|%[^\W\d_]+"
-# "15%" is read "15 procent": the sign is a word people type as a word ("ile procent…").
-PERCENT = r"%(?![^\W\d_])"
-WORD = re.compile(
-    SIGIL_WORD + r"|" + PERCENT + r"|§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE
-)
+WORD = re.compile(SIGIL_WORD + r"|§|\d+[a-z]?(?![^\W\d_])|[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 # Tags of words that carry no topic: prepositions, conjunctions, particles, punctuation.
 STOP_TAGS = frozenset({"prep", "conj", "comp", "qub", "part", "interj", "interp", "aglt"})
 STOPWORDS = frozenset(
@@ -139,9 +135,6 @@ class PolishAnalyzer:
                     continue
             if index != skip:
                 terms: tuple[str, ...] = ()
-                if word == "%":
-                    groups.append(("procent",))
-                    continue
                 if word[0] in "-%":  # "-i" is a term of its own, then the word it spells
                     terms, word = (word,), word.lstrip("-%")
                 terms += self._terms(word)

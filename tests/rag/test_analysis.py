@@ -137,18 +137,3 @@ def test_an_ambiguous_word_counts_once(analyzer: PolishAnalyzer) -> None:
     assert ids[0] == 1
     alone, best = index.search([("gmin", "gmina")], 3), index.search(["gmin"], 3)
     assert alone[1][0] == pytest.approx(best[1][0])  # the best reading, not the sum
-
-
-def test_a_percent_sign_is_the_word_procent(analyzer: PolishAnalyzer) -> None:
-    # "Ile procent zysku…" is answered by "w wysokości 15% zysku": the sign is read as a word.
-    assert analyzer.analyse("w wysokości 15% zysku, 30 % dywidendy") == [
-        "wysokosc",
-        "15",
-        "procent",
-        "zysk",
-        "30",
-        "procent",
-        "dywidenda",
-    ]
-    assert ("procent",) in analyzer.query_words("Ile procent zysku?")
-    assert analyzer.analyse("format %N") == ["format", "%n", "n"]  # a format code stays one
