@@ -32,25 +32,11 @@ sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolv
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 EVAL = HERE.parent / "tests" / "data" / "eval"
 
-DEVELOPMENT = (
-    "DU_2020_poz5.pdf",
-    "DU_2020_poz16.pdf",
-    "rybacy.docx",
-    "man_du.txt",
-    "man_chmod.txt",
-    "man_free.txt",
-    "instrukcja_pompa_ciepla.pdf",
-    "odpady_gmina.html",
-)
-HELD_OUT = (
-    "DU_2020_poz14.pdf",
-    "stawy_arimr.html",
-    "owoce_warzywa.txt",
-    "man_df.txt",
-    "man_crontab.txt",
-    "regulamin_wspolnoty.odt",
-    "sprawozdanie_biblioteka.docx",
-)
+# The split itself lives beside the questions (tests/data/eval/split.json), so the e5 eval test
+# can hold the held-out half to its own floor; it was first written here, before any miss was read.
+_SPLIT = json.loads((EVAL / "split.json").read_text("utf-8"))
+DEVELOPMENT: tuple[str, ...] = tuple(_SPLIT["development"])
+HELD_OUT: tuple[str, ...] = tuple(_SPLIT["held_out"])
 HALVES = {"all": DEVELOPMENT + HELD_OUT, "dev": DEVELOPMENT, "heldout": HELD_OUT}
 
 
@@ -89,7 +75,7 @@ def _ingest(index_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def _evaluate(index_dir: Path, misses: bool) -> None:
+def _evaluate(index_dir: Path, misses: bool, modes: list[str]) -> None:
     from rag.evaluation import evaluate, is_relevant, load_qa
 
     library = _library(index_dir)
@@ -101,7 +87,7 @@ def _evaluate(index_dir: Path, misses: bool) -> None:
             sets = {half: load_qa(Path(tmp) / f"qa_{half}.jsonl") for half in HALVES}
         print(f"{'half':<8} {'mode':<8} {'n':>4} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")
         for half, items in sets.items():
-            for mode in ("hybrid", "dense", "lexical"):
+            for mode in modes:
                 m = evaluate(
                     items,
                     lambda q, depth, mode=mode: retriever.retrieve(q, collection, k=depth, mode=mode),
@@ -143,6 +129,7 @@ def main() -> None:
     run = sub.add_parser("eval")
     run.add_argument("--misses", action="store_true", help="list the development half's misses")
     run.add_argument("--keep", type=Path, help="index folder to reuse (ingested when empty)")
+    run.add_argument("--modes", default="hybrid,dense,lexical", help="comma-separated modes")
     args = parser.parse_args()
     if args.command == "write":
         write(args.folder)
@@ -150,7 +137,7 @@ def main() -> None:
     index_dir = args.keep or Path(tempfile.mkdtemp(prefix="own-split-"))
     if not (index_dir / "own").exists():
         print(f"ingest: {_ingest(index_dir):.0f} s", file=sys.stderr)
-    _evaluate(index_dir, args.misses)
+    _evaluate(index_dir, args.misses, args.modes.split(","))
 
 
 if __name__ == "__main__":

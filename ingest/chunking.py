@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.legal import HeadingTracker, starts_block, starts_unit
-from ingest.sections import footnotes_start, heading_at
+from ingest.sections import heading_at
 from ingest.sentences import split_sentences
 from rag.embedder import TokenCounter  # what chunking needs of a tokenizer
 from rag.types import Chunk, Page
@@ -43,7 +43,6 @@ class _Unit:
     tokens: int
     opens_unit: bool
     heading: str
-    apart: bool = False  # opens a chunk whatever the size of the one before (footnotes)
 
 
 def join_pages(pages: Sequence[Page]) -> tuple[str, list[int]]:
@@ -77,7 +76,7 @@ def chunk_document(
 ) -> list[Chunk]:
     """Split cleaned pages into chunks: whole sentences, legal units opening a chunk."""
     text, page_starts = join_pages(pages)
-    units = _units(text, counter, params.budget, _note_spans(text, page_starts))
+    units = _units(text, counter, params.budget)
     groups = _pack(units, params)
     chunk_texts = [text[group[0].start : group[-1].end] for group in groups]
     # Packing counts each sentence plus one token for its boundary, an upper bound of the
@@ -136,47 +135,25 @@ def section_starts(text: str) -> set[int]:
     return starts
 
 
-def _note_spans(text: str, page_starts: list[int]) -> list[tuple[int, int]]:
-    """Character spans of the footnote blocks at the foot of each page of ``text``."""
-    spans = []
-    ends = [*page_starts[1:], len(text)]
-    for start, end in zip(page_starts, ends, strict=True):
-        if (offset := footnotes_start(text[start:end])) is not None:
-            spans.append((start + offset, end))
-    return spans
-
-
-def _units(
-    text: str, counter: TokenCounter, budget: int, notes: Sequence[tuple[int, int]] = ()
-) -> list[_Unit]:
+def _units(text: str, counter: TokenCounter, budget: int) -> list[_Unit]:
     spans = split_sentences(text)
     sentences = [text[a:b] for a, b in spans]
     counts = counter.count(sentences)
     sections = section_starts(text)
     tracker = HeadingTracker()
     units: list[_Unit] = []
-    was_note = False
     for (start, end), sentence, tokens in zip(spans, sentences, counts, strict=True):
         if not any(char.isalnum() for char in sentence):
             continue  # dot leaders, lone brackets: nothing to find or to read
         at_line_start = start == 0 or text[start - 1] == "\n"
-        note = any(a <= start < b for a, b in notes)
-        # Footnotes are a chunk of their own, under no article; the text after them (the next
-        # page) goes on under the heading it had.
-        apart = note != was_note
-        was_note = note
-        section = start in sections and not note  # a title's line may be indented (manual pages)
-        opens = apart or section or (at_line_start and starts_unit(sentence) and not note)
-        if note:
-            heading = ""
-        else:
-            heading = tracker.update(sentence if at_line_start or section else "", section=section)
+        section = start in sections  # a title's line may be indented (manual pages)
+        opens = section or (at_line_start and starts_unit(sentence))
+        heading = tracker.update(sentence if at_line_start or section else "", section=section)
         if tokens <= budget:
-            units.append(_Unit(start, end, tokens, opens, heading, apart))
+            units.append(_Unit(start, end, tokens, opens, heading))
             continue
         for index, ((a, b), n) in enumerate(_measured(counter, sentence, budget)):
-            first = index == 0
-            units.append(_Unit(start + a, start + b, n, opens and first, heading, apart and first))
+            units.append(_Unit(start + a, start + b, n, opens and index == 0, heading))
     return units
 
 
@@ -190,7 +167,7 @@ def _pack(units: list[_Unit], params: ChunkingParams) -> list[list[_Unit]]:
     tokens = 0
     fresh = 0  # units in ``current`` that are not overlap from the previous chunk
     for unit in units:
-        boundary = unit.apart or (unit.opens_unit and fresh and tokens >= min_tokens_before_break)
+        boundary = unit.opens_unit and fresh and tokens >= min_tokens_before_break
         if current and fresh and (boundary or tokens + unit.tokens + 1 > budget):
             groups.append(current)
             carried = [] if unit.opens_unit else _tail(current, overlap, budget - unit.tokens)

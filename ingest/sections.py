@@ -67,24 +67,3 @@ def ends_on_purpose(line: str, following: str, width: int) -> bool:
         return False
     first_word = following.split()[0]
     return len(line) + 1 + len(first_word) <= width
-
-
-# A footnote opens with its marker: "4) Zmiany tekstu…", "a) …".
-NOTE_START = re.compile(r"^(\d{1,2}|[a-z])\)\s")
-
-
-def footnotes_start(page: str) -> int | None:
-    """Where the footnotes at the foot of ``page`` (clean text) begin, or None.
-
-    Acts in Dziennik Ustaw end a page with notes under a rule: a blank line, then "1) W
-    brzmieniu…", "2) Obecnie…". Read as part of the article above them they change what it is
-    about ("weszła w życie z dniem 29 marca 2019 r." under "Art. 6. (uchylony)"). A numbered
-    list after a blank line is told from notes by the body citing the first note's marker
-    glued to a word ("Minister Finansów2)", "zm.4))"), as a superscript is read.
-    """
-    for match in re.finditer(r"\n\n", page):
-        block = page[match.end() :]
-        first = NOTE_START.match(block)
-        if first and re.search(rf"[^\s(]{re.escape(first.group(1))}\)", page[: match.start()]):
-            return match.end()
-    return None

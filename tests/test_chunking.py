@@ -9,7 +9,6 @@ import pytest
 from ingest.chunking import ChunkingParams, chunk_document, embedding_texts, join_pages, section_starts
 from ingest.clean import clean_pages
 from ingest.loaders import load_file
-from ingest.sections import footnotes_start
 from rag.types import Page
 
 
@@ -176,28 +175,3 @@ def test_embedder_reads_a_chunk_under_its_heading_when_it_fits() -> None:
     tight = embedding_texts(chunks, WordCounter(), max_tokens=max(c.token_count for c in chunks))
     full = [chunk for chunk in chunks if chunk.token_count == max(c.token_count for c in chunks)]
     assert all(tight[chunks.index(chunk)] == chunk.text for chunk in full)
-
-
-PAGE_WITH_NOTES = (
-    "Art. 8. Traci moc ustawa z dnia 19 lipca 1991 r. o oprocentowaniu kapitału.\n"
-    "Art. 9. Ustawa wchodzi w życie z dniem 1 stycznia 1996 r.4)\n\n"
-    "4) Zmiany tekstu jednolitego zostały ogłoszone w Dz. U. z 1993 r. poz. 29.\n"
-    "5) Utraciła moc na podstawie ustawy, która weszła w życie z tym dniem."
-)
-
-
-def test_footnotes_are_a_chunk_of_their_own_under_no_article() -> None:
-    pages = [Page(1, PAGE_WITH_NOTES), Page(2, "2. Ustawę stosuje się do spółek Skarbu Państwa.")]
-    chunks = chunks_of("", size=200, overlap=8, limit=300, pages=pages)
-    texts = [chunk.text for chunk in chunks]
-    assert texts[0].endswith("z dniem 1 stycznia 1996 r.4)"), texts
-    assert texts[1].startswith("4) Zmiany") and texts[1].endswith("z tym dniem.")
-    assert chunks[1].heading == ""
-    # The next page goes on with the article it was in, not with the notes.
-    assert texts[2].startswith("2. Ustawę") and chunks[2].heading == "Art. 9"
-
-
-def test_a_list_after_a_blank_line_is_not_taken_for_footnotes() -> None:
-    page = "Wniosek zawiera:\n\n1) imię i nazwisko;\n2) adres."
-    assert footnotes_start(page) is None
-    assert footnotes_start(PAGE_WITH_NOTES) == PAGE_WITH_NOTES.index("4) Zmiany")
