@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require_api_key
 from api.errors import install_error_handlers
-from api.routes import ask, chat, collections, documents, health, search
+from api.routes import ask, chat, collections, documents, health, pages, search
 from api.services import Services
 from api.startup import check_index_dir, embedder_hint
 from api.uploads import MAX_FULL_FILES, BodyLimit
@@ -64,7 +64,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, upload_limit=settings.max_upload_mb * 2**20 * MAX_FULL_FILES)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-    for feature in (documents, collections, search, ask, chat):
+    for feature in (documents, pages, collections, search, ask, chat):
         v1.include_router(feature.router)
     app.include_router(v1)
     app.include_router(health.router)

@@ -18,6 +18,10 @@ RETRY_AFTER_S = 5  # what a 409/429 busy answer suggests waiting, in seconds
 STATUS_OF: list[tuple[type[errors.PolragError], int, str]] = [
     (errors.CollectionNotFound, 404, "collection_not_found"),
     (errors.DocumentNotFound, 404, "document_not_found"),
+    (errors.PageNotFound, 404, "not_found"),
+    (errors.NoPageImage, 404, "no_page_image"),
+    (errors.NoOriginal, 404, "no_original"),
+    (errors.PageTooLarge, 422, "page_too_large"),
     (errors.EmbeddingMismatch, 409, "embedding_mismatch"),
     (errors.CollectionBusy, 409, "collection_busy"),
     (errors.CollectionError, 409, "collection_error"),

@@ -77,9 +77,24 @@ class DocumentOut(BaseModel):
     chunks: int
     size_bytes: int
     added_at: str
+    read_by: Literal["text", "ocr", "mixed"] = Field(
+        "text", description="How the text was read: the file's own text, OCR of every page, or both."
+    )
     ocr_pages: list[OcrPageOut] | None = Field(
         None, description="Pages read by OCR (only in the single-document view; [] when none)."
     )
+
+
+class TextViewOut(BaseModel):
+    """A page's text, or a passage in its context; ``highlights`` are [start, end) offsets into ``text``."""
+
+    document_id: str
+    file_name: str
+    page: int | None
+    pages: int
+    has_page_images: bool
+    text: str
+    highlights: list[list[int]]
 
 
 class DocumentList(BaseModel):

@@ -20,6 +20,7 @@ from api.schemas import FileResult
 from rag.answering import Answerer
 from rag.errors import CollectionBusy
 from rag.library import Library
+from rag.page_images import PageImages
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Services:
         self.settings = settings
         self.library = library
         self.answerer = answerer
+        self.page_images = PageImages(settings.max_image_pixels, settings.page_image_cache_mb * 2**20)
         self.upload_dir = settings.index_dir / ".uploads"
         self._collection_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()

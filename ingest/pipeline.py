@@ -20,6 +20,7 @@ from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.ocr import OcrOptions
 from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
 from rag.collection import CollectionWriter
+from rag.errors import BadDocumentError
 from rag.library import Library
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,10 @@ def ingest_files(
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
                 continue
             if same is not None:
+                try:  # a document stored before originals were kept gets its original now
+                    writer.keep_original(same.sha256, path)
+                except (OSError, BadDocumentError) as exc:
+                    log.warning("cannot keep the original of %s: %s", file.name, exc)
                 report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
             else:
                 todo.append((path, file.name))
@@ -340,7 +345,9 @@ def _embed_and_store(
         name = doc.document.file_name
         try:
             source = sources.get(doc.source_path, doc.source_path)
-            status, document_id = writer.add(doc.document, doc.chunks, doc_vectors, source_path=source)
+            status, document_id = writer.add(
+                doc.document, doc.chunks, doc_vectors, source_path=source, original=Path(doc.source_path)
+            )
         except Exception as exc:  # disk full, locked database: report and keep going
             log.exception("storing %s failed", doc.source_path)
             report.fail(FailedFile(doc.source_path, f"cannot store document: {exc}"), name)

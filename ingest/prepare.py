@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ingest.chunking import ChunkingParams, TokenCounter, chunk_document
+from ingest.chunking import ChunkingParams, TokenCounter, chunk_document, join_pages
 from ingest.clean import clean_pages
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.loaders import load_file, no_text_reason
@@ -49,6 +49,9 @@ def prepare_file(
         pages = clean_pages(parsed.pages, reflow=reflow)
         if not any(page.text for page in pages):
             raise BadDocumentError(no_text_reason(parsed.media_type.split("/")[-1], pages, ocr))
+        # Each page keeps where it starts in the document's text: chunks' spans count in it.
+        _, starts = join_pages(pages)
+        pages = [replace(page, offset=start) for page, start in zip(pages, starts, strict=True)]
         document = ParsedDocument(
             file_name=name,
             media_type=parsed.media_type,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.types import Chunk, DocumentInfo, Hit, OcrWord, Page, PageRead
+from rag.types import Chunk, ChunkSpan, DocumentInfo, Hit, OcrWord, Page, PageRead
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -62,6 +62,15 @@ CREATE TABLE IF NOT EXISTS page_reads (
     words TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS page_reads_document ON page_reads(document_id, page);
+-- Each page's cleaned text and where it starts in the document's text (chunks' char_start and
+-- char_end count in that text), for the text view and for finding a passage on its page.
+CREATE TABLE IF NOT EXISTS page_texts (
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    page INTEGER,
+    start INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS page_texts_document ON page_texts(document_id, page);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
@@ -70,8 +79,10 @@ HIT_QUERY = (
     "FROM chunks c JOIN documents d ON d.id = c.document_id"
 )
 DOCUMENT_COLUMNS = (
-    "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
+    "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path, "
+    "(SELECT COUNT(*) FROM page_reads r WHERE r.document_id = d.id AND r.method = 'ocr')"
 )
+SPAN_COLUMNS = "id, document_id, ordinal, first_page, last_page, char_start, char_end, text"
 
 
 class _Reader:
@@ -235,7 +246,51 @@ class Catalog:
                 if page.method != "text"
             ],
         )
+        db.executemany(
+            "INSERT INTO page_texts(document_id, page, start, text) VALUES (?, ?, ?, ?)",
+            [(document_id, page.number, page.offset, page.text.strip()) for page in page_reads],
+        )
         return ids
+
+    def page_text(self, document_id: str, page: int | None) -> tuple[int, str] | None:
+        """(start in the document's text, cleaned text) of one page; None when not stored
+        (no such page, or a collection made before page texts were kept)."""
+        row = self._db.execute(
+            "SELECT start, text FROM page_texts WHERE document_id = ? AND page IS ? ORDER BY start LIMIT 1",
+            (document_id, page),
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def chunk(self, chunk_id: int) -> ChunkSpan | None:
+        """Where one chunk lies: its document, pages and span in the document's text."""
+        row = self._db.execute(f"SELECT {SPAN_COLUMNS} FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        return ChunkSpan(*row) if row else None
+
+    def chunks_on_page(self, document_id: str, page: int) -> list[ChunkSpan]:
+        """The document's chunks on ``page`` (starting, ending or running over it), in order."""
+        rows = self._db.execute(
+            f"SELECT {SPAN_COLUMNS} FROM chunks WHERE document_id = ? AND first_page <= ? AND last_page >= ? "
+            "ORDER BY ordinal",
+            (document_id, page, page),
+        )
+        return [ChunkSpan(*row) for row in rows]
+
+    def neighbours(self, document_id: str, ordinal: int, around: int) -> list[ChunkSpan]:
+        """The chunks ``around`` ordinals either side of ``ordinal`` (and it), in order."""
+        rows = self._db.execute(
+            f"SELECT {SPAN_COLUMNS} FROM chunks WHERE document_id = ? AND ordinal BETWEEN ? AND ? "
+            "ORDER BY ordinal",
+            (document_id, ordinal - around, ordinal + around),
+        )
+        return [ChunkSpan(*row) for row in rows]
+
+    def sha256_used(self, sha256: str) -> bool:
+        """Whether any document still has these bytes (and so needs its original)."""
+        row = self._db.execute("SELECT 1 FROM documents WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone()
+        return row is not None
+
+    def sha256s(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT DISTINCT sha256 FROM documents")}
 
     def page_reads(self, document_id: str) -> list[PageRead]:
         """The document's OCR'd pages in page order (pages read from the text layer have none)."""
@@ -259,6 +314,7 @@ class Catalog:
         db.executemany("DELETE FROM chunk_terms WHERE id = ?", [(i,) for i in ids])
         db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM page_reads WHERE document_id = ?", (document_id,))
+        db.execute("DELETE FROM page_texts WHERE document_id = ?", (document_id,))
         db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
         return ids
 
@@ -362,7 +418,8 @@ def _document(row: tuple) -> DocumentInfo:  # type: ignore[type-arg]
         size_bytes=row[5],
         added_at=row[6],
         source_path=row[7],
-        chunks=row[8],
+        ocr_page_count=row[8],
+        chunks=row[9],
     )
 
 

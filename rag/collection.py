@@ -22,10 +22,11 @@ from rag.analysis import ANALYSIS_VERSION
 from rag.catalog import Catalog
 from rag.collection_writer import CollectionWriter, document_id_for, lexical_entry
 from rag.derived_indexes import VECTORS, VECTORS_STATE, DerivedIndexes
-from rag.errors import CollectionNotFound
+from rag.errors import CollectionBusy, CollectionNotFound
 from rag.files import WRITE_LOCK, file_lock, read_json, write_json
 from rag.lexical_index import LexicalIndex
 from rag.manifest import FORMAT_VERSION, MANIFEST, Manifest, list_collections, read_manifest
+from rag.originals import OriginalStore
 from rag.settings import check_collection_name
 from rag.types import Chunk, DocumentInfo, Hit, ParsedDocument
 from rag.vector_index import VectorIndex
@@ -71,6 +72,7 @@ class Collection:
         # The folder this collection was opened in: a writer checks it is still there, under its name.
         self._folder_id = _folder_id(folder)
         self.catalog = Catalog(folder / CATALOG)
+        self.originals = OriginalStore(folder)
         self._indexes = DerivedIndexes(
             folder, self.catalog, manifest.dimension, name=self.name, nprobe=ann_nprobe
         )
@@ -107,6 +109,7 @@ class Collection:
             folder, manifest, lock_timeout=lock_timeout, ann_threshold=ann_threshold, ann_nprobe=ann_nprobe
         )
         collection._upgrade_analysis()
+        collection._remove_orphan_originals(wait=False)
         return collection
 
     def close(self) -> None:
@@ -187,6 +190,7 @@ class Collection:
         with self._write_lock(), self._indexes.build_lock:
             if self.catalog.generation() != self._indexes.generation:
                 self._indexes.catch_up()
+            self._sweep_originals()
             writer = CollectionWriter(self)
             try:
                 yield writer
@@ -207,10 +211,16 @@ class Collection:
         *,
         replaces: str | None,
         source_path: str,
+        original: Path | None = None,
     ) -> None:
         """Store a document (replacing document ``replaces``) in the catalogue, then in the
-        indexes. Only for :class:`CollectionWriter`, which holds the locks."""
+        indexes. Only for :class:`CollectionWriter`, which holds the locks.
+
+        ``original`` (the file's bytes) is kept durably before the commit that references it."""
         catalog = self.catalog
+        if original is not None:
+            self.originals.put(document.sha256, original)
+        previous = catalog.get_document(replaces) if replaces else None
         with catalog.transaction() as db:
             removed = catalog.delete_document(db, replaces) if replaces else []
             ids = catalog.insert_document(
@@ -228,13 +238,19 @@ class Collection:
                 page_reads=document.pages,
             )
         self._indexes.apply(removed, ids, vectors, lexical, catalog.generation())
+        if previous is not None:
+            self._release_original(previous.sha256)
 
     def commit_delete(self, document_id: str) -> None:
-        """Delete a document from the catalogue, then from the indexes (for the writer)."""
+        """Delete a document from the catalogue, then from the indexes (for the writer);
+        its original goes once no other document has the same bytes."""
+        document = self.catalog.get_document(document_id)
         with self.catalog.transaction() as db:
             removed = self.catalog.delete_document(db, document_id)
         no_vectors = np.zeros((0, self.manifest.dimension), np.float32)
         self._indexes.apply(removed, [], no_vectors, [], self.catalog.generation())
+        if document is not None:
+            self._release_original(document.sha256)
 
     def save_indexes(self) -> None:
         """Write the FAISS and BM25 files (for the writer, at the end of a batch)."""
@@ -262,6 +278,28 @@ class Collection:
             ):
                 raise CollectionNotFound(self.name, self.folder.parent)
             yield
+
+    def _release_original(self, sha256: str) -> None:
+        """Delete an original after the commit that dropped its last document (a crash
+        before this leaves an orphan for :meth:`_sweep_originals`, never a missing original)."""
+        if not self.catalog.sha256_used(sha256):
+            self.originals.delete(sha256)
+
+    def _sweep_originals(self) -> None:
+        """Remove originals no document references (under the write lock: no put in flight)."""
+        removed = self.originals.remove_orphans(self.catalog.sha256s())
+        if removed:
+            log.info("collection %s: %d orphan original file(s) removed", self.name, removed)
+
+    def _remove_orphan_originals(self, *, wait: bool) -> None:
+        """The sweep at open, only when the lock is free at once: a running writer sweeps at its start."""
+        if not self.originals.folder.is_dir():
+            return
+        try:
+            with file_lock(self.folder, self.lock_timeout if wait else 0.0, self.name):
+                self._sweep_originals()
+        except CollectionBusy:
+            pass
 
     def folder_moved(self) -> bool:
         """Whether the folder under this collection's name is no longer the one it was opened in

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,11 +35,15 @@ class CollectionWriter:
         vectors: np.ndarray,
         *,
         source_path: str = "",
+        original: Path | None = None,
     ) -> tuple[str, str]:
-        """Store a document; returns (status, document id), status added|replaced|unchanged."""
+        """Store a document; returns (status, document id), status added|replaced|unchanged.
+
+        ``original`` is the file itself, kept (content-addressed) so its pages can be shown."""
         collection = self._collection
         previous = collection.catalog.find_by_name(document.file_name)
         if previous is not None and previous.sha256 == document.sha256:
+            self.keep_original(previous.sha256, original)
             return "unchanged", previous.id
         document_id = document_id_for(document.sha256, document.file_name)
         lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
@@ -50,9 +55,15 @@ class CollectionWriter:
             lexical,
             replaces=previous.id if previous else None,
             source_path=source_path,
+            original=original,
         )
         self._dirty = True
         return ("replaced" if previous else "added"), document_id
+
+    def keep_original(self, sha256: str, original: Path | None) -> None:
+        """Keep the original of a document stored before originals were (its bytes are ``sha256``)."""
+        if original is not None and self._collection.catalog.sha256_used(sha256):
+            self._collection.originals.put(sha256, original)
 
     def delete(self, document_id: str) -> bool:
         collection = self._collection

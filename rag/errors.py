@@ -64,6 +64,22 @@ class DocumentNotFound(PolragError):
     """No document with that id in the collection."""
 
 
+class PageNotFound(PolragError):
+    """The document has no such page, or the passage asked for is not in it."""
+
+
+class NoPageImage(PolragError):
+    """The document's format has no page to show as an image (DOCX, ODT, HTML, TXT, MD)."""
+
+
+class NoOriginal(PolragError):
+    """The document's original file is not kept (stored before originals were), so no page image."""
+
+
+class PageTooLarge(PolragError):
+    """A page would render to more pixels than POLRAG_MAX_IMAGE_PIXELS allows."""
+
+
 class ModelLoadError(PolragError):
     """A model could not be loaded; the message says what to do."""
 

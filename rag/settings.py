@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         description="Most pixels one image (or TIFF frame) may have, checked from its header before "
         "decoding; Pillow's decompression-bomb guard refuses twice its default whatever this says.",
     )
+    page_image_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Memory for rendered page images (PNG) kept by the server to answer again at once, "
+        "in MiB; 0 renders every request anew.",
+    )
     max_document_chunks: int = Field(20_000, ge=1, description="Most chunks one document may be cut into.")
     max_markup_mb: int = Field(
         64,

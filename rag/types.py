@@ -23,6 +23,7 @@ class Page:
 
     ``method`` says how the text was read: ``"text"`` (the file's own text) or ``"ocr"``;
     an OCR'd page carries its mean word confidence (0-100) and its words with their boxes.
+    ``offset`` is where the cleaned page starts in the document's text (set by chunking).
     """
 
     number: int | None
@@ -30,6 +31,7 @@ class Page:
     method: str = "text"
     confidence: float | None = None
     words: tuple[OcrWord, ...] = ()
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,28 @@ class DocumentInfo:
     size_bytes: int
     added_at: str
     source_path: str = ""
+    ocr_page_count: int = 0
+
+    @property
+    def read_by(self) -> str:
+        """How the document's text was read: ``text`` (its own), ``ocr`` (every page) or ``mixed``."""
+        if self.ocr_page_count == 0:
+            return "text"
+        return "ocr" if self.ocr_page_count >= max(self.pages, 1) else "mixed"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpan:
+    """Where a stored chunk lies: its pages and its span in the document's cleaned text."""
+
+    chunk_id: int
+    document_id: str
+    ordinal: int
+    first_page: int | None
+    last_page: int | None
+    char_start: int
+    char_end: int
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
 from ingest.loaders.pdf_ocr import PageReader
 from ingest.ocr import OcrOptions
 from rag.errors import BadDocumentError
+from rag.pdfium_lock import PDFIUM_LOCK
 from rag.types import Page
 
 log = logging.getLogger(__name__)
@@ -27,29 +28,35 @@ def load_pdf(
     import pypdfium2 as pdfium
 
     try:
-        document = pdfium.PdfDocument(data)
+        with PDFIUM_LOCK:
+            document = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             raise BadDocumentError(ENCRYPTED) from None
         log.info("PDFium cannot open the file (%s); trying pypdf", exc)
         return _load_with_pypdf(data, pdfium_error=str(exc), limits=limits)
     try:
-        limits.check_pages(len(document))
+        with PDFIUM_LOCK:
+            count = len(document)
+        limits.check_pages(count)
         budget = TextBudget(limits)
         with PageReader(ocr, limits) as reader:
-            for index in range(len(document)):
-                page = document[index]
-                textpage = page.get_textpage()
-                reader.add(page, index + 1, budget.add_text(textpage.get_text_range()))
-                textpage.close()
-                page.close()
+            for index in range(count):
+                # Per page, so a page image the server renders meanwhile waits one page at most.
+                with PDFIUM_LOCK:
+                    page = document[index]
+                    textpage = page.get_textpage()
+                    reader.add(page, index + 1, budget.add_text(textpage.get_text_range()))
+                    textpage.close()
+                    page.close()
             pages = reader.pages()
         for page in pages:  # OCR'd text counts against the limit too
             if page.method == "ocr":
                 budget.add_text(page.text)
         return pages
     finally:
-        document.close()
+        with PDFIUM_LOCK:
+            document.close()
 
 
 def _load_with_pypdf(

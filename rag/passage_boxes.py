@@ -1,0 +1,117 @@
+"""Where a passage lies on its page: boxes (fractions of the page, top-left origin), one per line.
+
+The stored chunk text is the *cleaned* page text (dehyphenated, headers dropped, lines reflowed,
+spacing normalised), so it is matched to the page's own characters (PDF text layer) or OCR words
+by letters and digits alone, case-folded: everything cleaning changes is punctuation or space.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from rag.types import OcrWord
+
+if TYPE_CHECKING:
+    import pypdfium2 as pdfium
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom: fractions of the page
+ANCHOR = 40  # letters matched at each end of a passage when the whole does not match
+MIN_LETTERS = 3  # shorter than this, a passage would match anywhere
+
+
+def letters(text: str) -> tuple[str, list[int]]:
+    """``text``'s letters and digits, NFKC and case-folded, with each one's index in ``text``."""
+    out: list[str] = []
+    where: list[int] = []
+    for index, char in enumerate(text):
+        if char.isascii() and not char.isalnum():
+            continue  # the common case, cheaply: ASCII spaces and punctuation
+        for folded in unicodedata.normalize("NFKC", char).casefold():
+            if folded.isalnum():
+                out.append(folded)
+                where.append(index)
+    return "".join(out), where
+
+
+def locate(passage: str, page: str) -> tuple[int, int] | None:
+    """The span of ``page``'s letters (indexes into its letter string) that hold ``passage``.
+
+    The whole passage first; failing that (OCR read a letter differently, a footnote marker),
+    its first and last :data:`ANCHOR` letters, so the highlight covers what lies between them.
+    """
+    if len(passage) < MIN_LETTERS:
+        return None
+    found = page.find(passage)
+    if found >= 0:
+        return found, found + len(passage)
+    size = min(ANCHOR, len(passage) // 2)
+    if size < MIN_LETTERS:
+        return None
+    head = page.find(passage[:size])
+    tail = page.find(passage[-size:], head + size if head >= 0 else 0)
+    if head >= 0 and tail >= 0 and tail + size - head <= 2 * len(passage):
+        return head, tail + size
+    if head >= 0:  # the passage runs on past this page (or its end was misread)
+        return head, min(len(page), head + len(passage))
+    if tail >= 0:  # the passage began on the page before
+        return max(0, tail + size - len(passage)), tail + size
+    return None
+
+
+def text_layer_boxes(textpage: pdfium.PdfTextPage, passage: str, width: float, height: float) -> list[Box]:
+    """Line boxes of ``passage`` on a PDF page read from its text layer (``width`` x ``height`` points)."""
+    raw = textpage.get_text_range()
+    page_letters, where = letters(raw)
+    span = locate(letters(passage)[0], page_letters)
+    if span is None or width <= 0 or height <= 0:
+        return []
+    first, last = where[span[0]], where[span[1] - 1]
+    boxes: list[Box] = []
+    for index in range(first, last + 1):
+        if raw[index].isspace():
+            continue
+        left, bottom, right, top = textpage.get_charbox(index)
+        if right <= left or top <= bottom:
+            continue
+        boxes.append((left / width, 1 - top / height, right / width, 1 - bottom / height))
+    return merge_lines(boxes)
+
+
+def ocr_boxes(words: Sequence[OcrWord], passage: str) -> list[Box]:
+    """Line boxes of ``passage`` on a page read by OCR, from the words' own boxes."""
+    joined = " ".join(word.text for word in words)
+    page_letters, where = letters(joined)
+    span = locate(letters(passage)[0], page_letters)
+    if span is None:
+        return []
+    starts = [0]
+    for word in words[:-1]:
+        starts.append(starts[-1] + len(word.text) + 1)
+    first, last = where[span[0]], where[span[1] - 1]
+    chosen = [
+        (w.left, w.top, w.right, w.bottom)
+        for w, start in zip(words, starts, strict=True)
+        if start <= last and start + len(w.text) > first
+    ]
+    return merge_lines(chosen)
+
+
+def merge_lines(boxes: Iterable[Box]) -> list[Box]:
+    """Consecutive boxes on one line merged into one (a highlight per line, not per character).
+
+    A box starts a new line when its vertical middle is outside the current line's band, or it
+    lies left of the line's end (text flowing back: the next line, or another column)."""
+    lines: list[list[float]] = []
+    for left, top, right, bottom in boxes:
+        middle = (top + bottom) / 2
+        if lines:
+            line = lines[-1]
+            height = line[3] - line[1]
+            if line[1] <= middle <= line[3] and left >= line[2] - height * 2:
+                line[0], line[1] = min(line[0], left), min(line[1], top)
+                line[2], line[3] = max(line[2], right), max(line[3], bottom)
+                continue
+        lines.append([left, top, right, bottom])
+    return [(a, b, c, d) for a, b, c, d in lines]
