@@ -105,11 +105,18 @@ class DocumentList(BaseModel):
 class FileResult(BaseModel):
     id: str | None = None
     filename: str
-    status: Literal["added", "replaced", "unchanged", "failed"]
+    status: Literal["pending", "added", "replaced", "unchanged", "failed"] = Field(
+        description="What happened to the file; 'pending' while a background job has not finished it."
+    )
     pages: int = 0
     chunks: int = 0
     error: str | None = None
     limit: str | None = Field(default=None, description="The setting a failed file is over, if that is why.")
+    stage: Literal["queued", "parsing", "ocr", "embedding", "storing", "done", "failed"] = Field(
+        default="done", description="Where the file is in the ingest (a background job's progress)."
+    )
+    ocr_page: int | None = Field(default=None, description="While stage is 'ocr': the page OCR is reading.")
+    ocr_pages: int | None = Field(default=None, description="While stage is 'ocr': the document's pages.")
 
 
 class UploadResult(BaseModel):

@@ -7,11 +7,12 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -21,7 +22,11 @@ from rag.answering import Answerer
 from rag.errors import CollectionBusy
 from rag.library import Library
 from rag.page_images import PageImages
+from rag.progress import IngestProgress, Stage
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from ingest.pipeline import FileOutcome
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,56 @@ class Job:
     processed: int = 0
     files: list[FileResult] = field(default_factory=list)
     error: str | None = None
+
+
+class JobProgress:
+    """Keeps a job's per-file entries up to date as the pipeline reports stages (an IngestProgress).
+
+    Entries are replaced whole (one list store each), so a reader on another thread sees a file's
+    old entry or its new one, never half of each. A file's entry turns ``done``/``failed`` only
+    with its outcome (:meth:`finish`): a pending entry never says it is done."""
+
+    def __init__(self, job: Job, index_of: dict[str, int]) -> None:
+        self.job = job
+        self.index_of = index_of
+        self._waiting = sorted(index_of.values())
+        self._finished = 0
+
+    def stage(
+        self, path: str, stage: Stage, ocr_page: int | None = None, ocr_pages: int | None = None
+    ) -> None:
+        index = self.index_of.get(path)
+        if index is None or stage in ("done", "failed"):
+            return
+        files = self.job.files
+        if files[index].status == "pending":
+            update = {"stage": stage, "ocr_page": ocr_page, "ocr_pages": ocr_pages}
+            files[index] = files[index].model_copy(update=update)
+
+    def finish(self, results: list[FileResult]) -> None:
+        """Outcomes into their files' entries; ``results`` grows as files finish, each is taken once."""
+        files = self.job.files
+        for result in results[self._finished :]:
+            index = next((i for i in self._waiting if files[i].filename == result.filename), None)
+            if index is not None:
+                self._waiting.remove(index)
+                files[index] = result
+        self._finished = max(self._finished, len(results))
+
+    def abandon(self, reason: str) -> None:
+        """The job failed as a whole: files it had not finished failed with it."""
+        files = self.job.files
+        for index in self.index_of.values():
+            if files[index].status == "pending":
+                files[index] = files[index].model_copy(
+                    update={
+                        "status": "failed",
+                        "stage": "failed",
+                        "error": reason,
+                        "ocr_page": None,
+                        "ocr_pages": None,
+                    }
+                )
 
 
 class Services:
@@ -72,9 +127,10 @@ class Services:
         self,
         files: list[tuple[Path, str]],
         collection: str,
-        on_file: Callable[[int], None] | None = None,
+        on_file: Callable[[list[FileResult]], None] | None = None,
         *,
         wait: float | None = None,
+        progress: IngestProgress | None = None,
     ) -> list[FileResult]:
         """Ingest saved uploads, one upload batch per collection at a time.
 
@@ -85,27 +141,21 @@ class Services:
 
         sources = [SourceFile(path, name, source=f"upload:{name}") for path, name in files]
 
-        def progress(report, total: int) -> None:  # type: ignore[no-untyped-def]
+        def on_report(report, total: int) -> None:  # type: ignore[no-untyped-def]
             if on_file is not None:
-                on_file(report.documents)
+                on_file(_results(report.outcomes))
 
         with self.holding(collection, wait=wait):
             # One parser thread, no worker processes: they would compete with the server.
             report = ingest_files(
-                self.library, sources, collection=collection, workers=1, on_progress=progress
+                self.library,
+                sources,
+                collection=collection,
+                workers=1,
+                on_progress=on_report,
+                progress=progress,
             )
-        return [
-            FileResult(
-                id=o.document_id,
-                filename=o.name,
-                status=o.status,  # type: ignore[arg-type]
-                pages=o.pages,
-                chunks=o.chunks,
-                error=o.error,
-                limit=o.limit,
-            )
-            for o in report.outcomes
-        ]
+        return _results(report.outcomes)
 
     def new_upload_folder(self) -> Path:
         folder = self.upload_dir / uuid.uuid4().hex
@@ -127,25 +177,33 @@ class Services:
                 "too_many_jobs",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
+        pending = [FileResult(filename=name, status="pending", stage="queued") for _, name in files]
         job = Job(
-            id=uuid.uuid4().hex, collection=collection, total=len(files) + len(refused), files=list(refused)
+            id=uuid.uuid4().hex,
+            collection=collection,
+            total=len(files) + len(refused),
+            files=[*refused, *pending],
         )
+        stages = JobProgress(job, {str(path): len(refused) + i for i, (path, _) in enumerate(files)})
         self._remember(job)
 
         def run() -> None:
             job.status = "running"
             try:
 
-                def progress(done: int) -> None:
-                    job.processed = len(refused) + done
+                def progress(results: list[FileResult]) -> None:
+                    job.processed = len(refused) + len(results)
+                    stages.finish(results)  # each file's outcome as soon as it is stored
 
                 # A job has a thread of its own, so it may wait as long as a writer does.
                 wait = self.settings.lock_timeout_s
-                job.files = list(refused) + self.ingest(files, collection, on_file=progress, wait=wait)
+                results = self.ingest(files, collection, on_file=progress, wait=wait, progress=stages)
+                stages.finish(results)
                 job.processed = job.total
                 job.status = "done"
             except Exception as exc:  # reported through the job, never lost in a thread
                 log.exception("ingest job %s failed", job.id)
+                stages.abandon(str(exc))
                 job.error, job.status = str(exc), "failed"
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -211,3 +269,20 @@ class Services:
         # Running jobs finish (their collections stay consistent); queued ones are dropped.
         self._job_threads.shutdown(wait=True, cancel_futures=True)
         self.library.close()
+
+
+def _results(outcomes: Sequence[FileOutcome]) -> list[FileResult]:
+    """The pipeline's per-file outcomes as the API reports them."""
+    return [
+        FileResult(
+            id=o.document_id,
+            filename=o.name,
+            status=o.status,  # type: ignore[arg-type]
+            pages=o.pages,
+            chunks=o.chunks,
+            error=o.error,
+            limit=o.limit,
+            stage="failed" if o.status == "failed" else "done",
+        )
+        for o in outcomes
+    ]

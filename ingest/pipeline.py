@@ -22,6 +22,7 @@ from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_fi
 from rag.collection import CollectionWriter
 from rag.errors import BadDocumentError
 from rag.library import Library
+from rag.progress import IngestProgress, Stage, reporting_ocr
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +173,12 @@ def ingest_files(
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
     missing: Sequence[FailedFile] = (),
+    progress: IngestProgress | None = None,
 ) -> IngestReport:
     """Ingest named files into a collection, one transaction per document.
 
-    ``report.outcomes`` says, per file, what happened (the HTTP upload answers with it).
+    ``report.outcomes`` says, per file, what happened (the HTTP upload answers with it);
+    ``progress`` hears each file's stage as it changes (files named by ``str(path)``).
     """
     started = time.perf_counter()
     report = IngestReport()
@@ -201,11 +204,13 @@ def ingest_files(
             path = file.path
             if file.name in named:  # the later one would replace the first within the batch
                 report.fail(FailedFile(str(path), SAME_NAME_IN_BATCH), file.name)
+                _stage(progress, path, "failed")
                 continue
             named.add(file.name)
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 suffix = path.suffix or "(no extension)"
                 report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)
+                _stage(progress, path, "failed")
                 continue
             try:
                 # Unchanged files are skipped before any parsing: re-running a batch is cheap.
@@ -213,6 +218,7 @@ def ingest_files(
                 same = writer.existing(file.name, _sha256(path)) if small else None
             except OSError as exc:
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
+                _stage(progress, path, "failed")
                 continue
             if same is not None:
                 try:  # a document stored before originals were kept gets its original now
@@ -220,14 +226,15 @@ def ingest_files(
                 except (OSError, BadDocumentError) as exc:
                     log.warning("cannot keep the original of %s: %s", file.name, exc)
                 report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
+                _stage(progress, path, "done")
             else:
                 todo.append((path, file.name))
         _notify(on_progress, report, total)
         # Closed on every path: a failed commit must not leave the parsers running.
         with contextlib.closing(
-            _prepare_all(todo, embedder, params, max_bytes, limits, workers, ocr)
+            _prepare_all(todo, embedder, params, max_bytes, limits, workers, ocr, progress)
         ) as prepared:
-            _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources)
+            _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources, progress)
     if not existed and all(o.status == "failed" for o in report.outcomes):
         # Every file failed: the collection this batch created would only be an empty name.
         library.delete_collection(target.name, only_if_empty=True)
@@ -243,12 +250,19 @@ def _prepare_all(
     limits: DocumentLimits,
     workers: int,  # type: ignore[no-untyped-def]
     ocr: OcrOptions | None = None,
+    progress: IngestProgress | None = None,
 ) -> Generator[PreparedDocument | FailedFile, None, None]:
     if workers <= 1 or len(todo) <= 1:
         counter = embedder.token_counter()
+
+        def prepare(path: Path, name: str) -> PreparedDocument | FailedFile:
+            _stage(progress, path, "parsing")
+            with reporting_ocr(progress, str(path)):  # on the thread that parses it
+                return prepare_file(path, name, counter, params, max_bytes, limits, ocr)
+
         if workers == 0 or len(todo) <= 1:
             for path, name in todo:
-                yield prepare_file(path, name, counter, params, max_bytes, limits, ocr)
+                yield prepare(path, name)
             return
         # One parser thread ahead of the embedder: torch releases the GIL in its kernels, so
         # the next documents are parsed while this batch embeds, without a process to spawn.
@@ -256,15 +270,11 @@ def _prepare_all(
             ahead: deque[Future[PreparedDocument | FailedFile]] = deque()
             pending = iter(todo)
             for path, name in itertools.islice(pending, 4):
-                ahead.append(
-                    threads.submit(prepare_file, path, name, counter, params, max_bytes, limits, ocr)
-                )
+                ahead.append(threads.submit(prepare, path, name))
             while ahead:
                 result = ahead.popleft().result()
                 for path, name in itertools.islice(pending, 1):
-                    ahead.append(
-                        threads.submit(prepare_file, path, name, counter, params, max_bytes, limits, ocr)
-                    )
+                    ahead.append(threads.submit(prepare, path, name))
                 yield result
         return
     # spawn, not fork: the parent holds torch threads that a fork would copy mid-flight.
@@ -287,10 +297,12 @@ def _prepare_all(
         window: deque[Future[PreparedDocument | FailedFile]] = deque()
         jobs = iter((str(path), name) for path, name in todo)
         for job in itertools.islice(jobs, 2 * workers):
+            _stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
             window.append(pool.submit(prepare_in_worker, job))
         while window:
             result = window.popleft().result()
             for job in itertools.islice(jobs, 1):
+                _stage(progress, Path(job[0]), "parsing")
                 window.append(pool.submit(prepare_in_worker, job))
             yield result
 
@@ -304,24 +316,26 @@ def _commit_all(
     total: int,
     names: dict[str, str],
     sources: dict[str, str],
+    progress: IngestProgress | None = None,
 ) -> None:
     buffer: list[PreparedDocument] = []
     last_save = time.monotonic()
     for item in prepared:
         if isinstance(item, FailedFile):
             report.fail(item, names.get(item.path))
+            _stage(progress, Path(item.path), "failed")
             _notify(on_progress, report, total)
             continue
         buffer.append(item)
         if sum(len(doc.chunks) for doc in buffer) >= EMBED_BATCH_CHUNKS:
-            _embed_and_store(buffer, writer, embedder, report, sources)
+            _embed_and_store(buffer, writer, embedder, report, sources, progress)
             buffer = []
             _notify(on_progress, report, total)
             if time.monotonic() - last_save > SAVE_EVERY_S:
                 writer.flush()
                 last_save = time.monotonic()
     if buffer:
-        _embed_and_store(buffer, writer, embedder, report, sources)
+        _embed_and_store(buffer, writer, embedder, report, sources, progress)
         _notify(on_progress, report, total)
 
 
@@ -331,7 +345,10 @@ def _embed_and_store(
     embedder,  # type: ignore[no-untyped-def]
     report: IngestReport,
     sources: dict[str, str],
+    progress: IngestProgress | None = None,
 ) -> None:
+    for doc in batch:
+        _stage(progress, Path(doc.source_path), "embedding")
     chunks = [chunk for doc in batch for chunk in doc.chunks]
     texts = embedding_texts(chunks, embedder.token_counter(), embedder.max_passage_tokens)
     # In slices: the embedder's working memory (token ids, activations) follows the slice,
@@ -343,6 +360,7 @@ def _embed_and_store(
         doc_vectors = vectors[offset : offset + count]
         offset += count
         name = doc.document.file_name
+        _stage(progress, Path(doc.source_path), "storing")
         try:
             source = sources.get(doc.source_path, doc.source_path)
             status, document_id = writer.add(
@@ -351,9 +369,11 @@ def _embed_and_store(
         except Exception as exc:  # disk full, locked database: report and keep going
             log.exception("storing %s failed", doc.source_path)
             report.fail(FailedFile(doc.source_path, f"cannot store document: {exc}"), name)
+            _stage(progress, Path(doc.source_path), "failed")
             continue
         pages = len(doc.document.pages)
         report.outcomes.append(FileOutcome(name, status, document_id, pages, count))
+        _stage(progress, Path(doc.source_path), "done")
         if status != "unchanged":
             report.chunks += count
             report.pages += pages
@@ -370,6 +390,11 @@ def _encode_in_slices(embedder, texts: list[str]):  # type: ignore[no-untyped-de
             for start in range(0, len(texts), EMBED_BATCH_CHUNKS)
         ]
     )
+
+
+def _stage(progress: IngestProgress | None, path: Path, stage: Stage) -> None:
+    if progress is not None:
+        progress.stage(str(path), stage)
 
 
 def _notify(callback: ProgressCallback | None, report: IngestReport, total: int) -> None:

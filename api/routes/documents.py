@@ -74,7 +74,8 @@ async def upload_documents(
             )
         collection = services.collection_name(received.collection or collection)
         refused = [
-            FileResult(filename=name, status="failed", error=reason) for name, reason in received.refused
+            FileResult(filename=name, status="failed", error=reason, stage="failed")
+            for name, reason in received.refused
         ]
         if not received.files:
             status = 415 if refused else 422

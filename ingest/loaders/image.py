@@ -9,6 +9,7 @@ from typing import Any
 from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
 from ingest.ocr import OcrOptions, read_image
 from rag.errors import BadDocumentError, DocumentTooLarge
+from rag.progress import ocr_page
 from rag.types import Page
 
 MAGIC = {
@@ -51,6 +52,7 @@ def load_image(
                     limits.check_pixels(*image.size)  # from the header: nothing decoded yet
                     # EXIF orientation first: a phone photo is stored sideways with a flag.
                     frame = ImageOps.exif_transpose(image.copy())
+                    ocr_page(index + 1, frames)
                     pages.append(read_image(frame, options, index + 1, _dpi(image)))
                     budget.add_text(pages[-1].text)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -40,7 +40,7 @@ def load_pdf(
             count = len(document)
         limits.check_pages(count)
         budget = TextBudget(limits)
-        with PageReader(ocr, limits) as reader:
+        with PageReader(ocr, limits, pages=count) as reader:
             for index in range(count):
                 # Per page, so a page image the server renders meanwhile waits one page at most.
                 with PDFIUM_LOCK:

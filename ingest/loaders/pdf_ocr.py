@@ -16,6 +16,7 @@ from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.ocr import OcrOptions, OcrUnavailable, check_available, read_image
 from ingest.ocr_decision import LITTLE_TEXT_CHARS, known_word_share, ocr_reason
 from rag.errors import DocumentTooLarge
+from rag.progress import ocr_page
 from rag.types import Page
 
 if TYPE_CHECKING:
@@ -32,9 +33,12 @@ RENDER_DEPTH = 64
 class PageReader:
     """Collects a PDF's pages in order: text layers at once, OCR'd pages as their threads finish."""
 
-    def __init__(self, ocr: OcrOptions | None, limits: DocumentLimits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, ocr: OcrOptions | None, limits: DocumentLimits = DEFAULT_LIMITS, *, pages: int | None = None
+    ) -> None:
         self.options = ocr or OcrOptions.configured()
         self.limits = limits
+        self.page_count = pages  # for the progress report: OCR page i of n
         self._slots: list[Page | Future[Page]] = []
         self._running: deque[Future[Page]] = deque()
         self._pool: ThreadPoolExecutor | None = None
@@ -65,6 +69,7 @@ class PageReader:
             log.warning("page %d: %s, but OCR is not available; its text layer is kept", number, reason)
             self._slots.append(Page(number, text))
             return
+        ocr_page(number, self.page_count or number)
         image = page.render(scale=self._render_scale(page, number), grayscale=True).to_pil()
         if options.threads <= 1:
             self._slots.append(_read(image, options, number, reason, text))
