@@ -109,7 +109,7 @@ class Collection:
             folder, manifest, lock_timeout=lock_timeout, ann_threshold=ann_threshold, ann_nprobe=ann_nprobe
         )
         collection._upgrade_analysis()
-        collection._remove_orphan_originals(wait=False)
+        collection._remove_orphan_originals()
         return collection
 
     def close(self) -> None:
@@ -291,14 +291,14 @@ class Collection:
         if removed:
             log.info("collection %s: %d orphan original file(s) removed", self.name, removed)
 
-    def _remove_orphan_originals(self, *, wait: bool) -> None:
+    def _remove_orphan_originals(self) -> None:
         """The sweep at open, only when the lock is free at once: a running writer sweeps at its start."""
         if not self.originals.folder.is_dir():
             return
         try:
-            with file_lock(self.folder, self.lock_timeout if wait else 0.0, self.name):
+            with file_lock(self.folder, 0.0, self.name):
                 self._sweep_originals()
-        except CollectionBusy:
+        except (CollectionBusy, OSError):  # busy, or deleted meanwhile: the next writer sweeps
             pass
 
     def folder_moved(self) -> bool:

@@ -121,6 +121,20 @@ def test_orphan_original_left_by_a_crash_is_removed_by_the_next_write(client: Te
     assert list(originals.iterdir()) == []
 
 
+def test_orphan_original_is_removed_when_the_collection_is_next_opened(library) -> None:  # type: ignore[no-untyped-def]
+    from rag.collection import Collection
+
+    target = library.collection(create=True)
+    target.originals.folder.mkdir()
+    orphan = target.originals.folder / ("ef" * 32)
+    orphan.write_bytes(b"left by a crash before its commit")
+    again = Collection.open(library.settings.index_dir, target.name, library.expected_manifest())
+    try:
+        assert not orphan.exists()
+    finally:
+        again.close()
+
+
 def test_page_png_at_the_asked_width_and_its_errors(client: TestClient, acts: dict[str, str]) -> None:
     odpady = acts[ODPADY.name]
     image = png(client.get(f"/v1/documents/{odpady}/pages/2?width={WIDTH}"))
