@@ -142,10 +142,11 @@ class PageImages:
                     words = collection.catalog.page_words(document.id, number) if passage else ()
                     if passage and words:
                         boxes = ocr_boxes(words, passage)
-                    elif passage and page.get_rotation() == 0:  # char boxes are unrotated
+                    elif passage:  # OCR read the page as rendered; the text layer is unrotated
                         textpage = page.get_textpage()
                         try:
-                            boxes = text_layer_boxes(textpage, passage, page_width, page_height)
+                            crop = page.get_cropbox()
+                            boxes = text_layer_boxes(textpage, passage, crop, page.get_rotation())
                         finally:
                             textpage.close()
                 finally:

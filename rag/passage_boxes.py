@@ -60,11 +60,16 @@ def locate(passage: str, page: str) -> tuple[int, int] | None:
     return None
 
 
-def text_layer_boxes(textpage: pdfium.PdfTextPage, passage: str, width: float, height: float) -> list[Box]:
-    """Line boxes of ``passage`` on a PDF page read from its text layer (``width`` x ``height`` points)."""
+def text_layer_boxes(
+    textpage: pdfium.PdfTextPage, passage: str, crop: tuple[float, float, float, float], rotation: int = 0
+) -> list[Box]:
+    """Line boxes of ``passage`` on a PDF page read from its text layer, as the page is shown:
+    ``crop`` is its crop box (left, bottom, right, top in points), ``rotation`` its /Rotate."""
     raw = textpage.get_text_range()
     page_letters, where = letters(raw)
     span = locate(letters(passage)[0], page_letters)
+    x0, y0, x1, y1 = crop
+    width, height = x1 - x0, y1 - y0
     if span is None or width <= 0 or height <= 0:
         return []
     first, last = where[span[0]], where[span[1] - 1]
@@ -75,8 +80,22 @@ def text_layer_boxes(textpage: pdfium.PdfTextPage, passage: str, width: float, h
         left, bottom, right, top = textpage.get_charbox(index)
         if right <= left or top <= bottom:
             continue
-        boxes.append((left / width, 1 - top / height, right / width, 1 - bottom / height))
-    return merge_lines(boxes)
+        boxes.append(((left - x0) / width, (y1 - top) / height, (right - x0) / width, (y1 - bottom) / height))
+    # Lines are merged as the text runs, before the page's turn.
+    return [rotate(line, rotation) for line in merge_lines(boxes)]
+
+
+def rotate(box: Box, degrees: int) -> Box:
+    """A box of the unrotated page as it shows on the page turned ``degrees`` clockwise (/Rotate)."""
+    left, top, right, bottom = box
+    turns = (degrees // 90) % 4
+    if turns == 1:
+        return (1 - bottom, left, 1 - top, right)
+    if turns == 2:
+        return (1 - right, 1 - bottom, 1 - left, 1 - top)
+    if turns == 3:
+        return (top, 1 - right, bottom, 1 - left)
+    return box
 
 
 def ocr_boxes(words: Sequence[OcrWord], passage: str) -> list[Box]:

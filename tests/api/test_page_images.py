@@ -256,3 +256,39 @@ def test_passage_spanning_two_pages_is_highlighted_on_both(client: TestClient, a
         png(client.get(f"/v1/documents/{document}/pages/{other}?width=300")),
         png(client.get(f"/v1/documents/{document}/pages/{other}?width=300&highlight={passage.chunk_id}")),
     )
+
+
+def test_highlight_on_a_page_turned_by_its_rotate_entry(client: TestClient) -> None:
+    """A landscape page (/Rotate 90) shows turned; its highlight turns with it: the marked pixels are
+    those of the same page unturned, turned by Pillow."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(PODATEK.read_bytes())
+    document[0].set_rotation(90)
+    turned = BytesIO()
+    document.save(turned)
+    document.close()
+    ids = {
+        f["filename"]: f["id"]
+        for f in upload(
+            client, ("prosty.pdf", PODATEK.read_bytes()), ("obrocony.pdf", turned.getvalue())
+        ).json()["files"]
+    }
+
+    def marks(name: str, width: int) -> np.ndarray:
+        document = ids[name]
+        passage = chunks(client, document)[1]  # not the first: the act's heading is centred
+        plain = png(client.get(f"/v1/documents/{document}/pages/1?width={width}"))
+        marked = png(
+            client.get(f"/v1/documents/{document}/pages/1?width={width}&highlight={passage.chunk_id}")
+        )
+        return marked[:, :, 2] < plain[:, :, 2] - 20
+
+    upright = marks("prosty.pdf", 566)
+    sideways = marks("obrocony.pdf", 800)
+    assert upright.sum() > 5000
+    expected = np.rot90(upright, k=-1)  # a quarter turn clockwise, as /Rotate 90 shows it
+    rows, cols = min(expected.shape[0], sideways.shape[0]), min(expected.shape[1], sideways.shape[1])
+    expected, sideways = expected[:rows, :cols], sideways[:rows, :cols]
+    overlap = (expected & sideways).sum() / (expected | sideways).sum()
+    assert overlap > 0.8, overlap
