@@ -14,12 +14,13 @@ import glob
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.ocr_image import remove_dot_leaders
 from ingest.ocr_text import fix_misreads
 from rag.errors import BadDocumentError
+from rag.passage_boxes import rotate
 from rag.types import OcrWord, Page
 
 if TYPE_CHECKING:
@@ -178,7 +179,11 @@ class TesseractEngine:
         if turn:
             image = image.rotate(turn, expand=True, fillcolor=255)
         # Upright first: dotted lines are found along the rows.
-        return self._recognise(remove_dot_leaders(image, dpi), number)
+        page = self._recognise(remove_dot_leaders(image, dpi), number)
+        if not turn:
+            return page
+        # The words' boxes are of the page as it is (what a page view draws), not as it was read.
+        return replace(page, words=tuple(_turned_back(word, turn) for word in page.words))
 
     def _orientation(self, image: Image) -> int:
         """Degrees (counter-clockwise) that turn the page upright; 0 when unsure."""
@@ -223,6 +228,14 @@ class TesseractEngine:
         api.Clear()
         confidence = round(sum(w.confidence for w in words) / len(words), 1) if words else 0.0
         return Page(number, text, method="ocr", confidence=confidence, words=tuple(words))
+
+
+def _turned_back(word: OcrWord, turn: int) -> OcrWord:
+    """``word`` read on the page turned ``turn`` degrees counter-clockwise, boxed on the page as it is."""
+    left, top, right, bottom = rotate((word.left, word.top, word.right, word.bottom), turn)
+    return replace(
+        word, left=round(left, 4), top=round(top, 4), right=round(right, 4), bottom=round(bottom, 4)
+    )
 
 
 def _grey(image: Image) -> Image:

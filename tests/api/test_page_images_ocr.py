@@ -92,3 +92,25 @@ def test_document_list_says_how_each_document_was_read(client: TestClient, scan)
     assert read_by == {"tekst.pdf": "text", "mieszany.pdf": "mixed"}
     ids = {f["filename"]: f["id"] for f in response.json()["files"]}
     assert client.get(f"/v1/documents/{ids['mieszany.pdf']}").json()["read_by"] == "mixed"
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_words_of_a_page_read_turned_are_boxed_on_the_page_as_it_is(angle: int) -> None:
+    """OCR reads a sideways scan turned upright; the boxes a page view draws are of the page as it is."""
+    from ingest.loaders import parse_bytes
+    from tests.ingest.ocr_fixtures import LINES as SHORT
+
+    options = require_ocr()
+    upright = parse_bytes(image_pdf(text_image(SHORT)), "prosty.pdf", ocr=options).pages[0]
+    turned = parse_bytes(image_pdf(text_image(SHORT, angle=angle)), "obrocony.pdf", ocr=options).pages[0]
+    first = next(w for w in upright.words if w.text.startswith("Rozporz"))
+    found = next(w for w in turned.words if w.text.startswith("Rozporz"))
+    # Where Pillow's counter-clockwise turn by ``angle`` takes the upright word's box.
+    left, top, right, bottom = first.left, first.top, first.right, first.bottom
+    expected = {
+        90: (top, 1 - right, bottom, 1 - left),
+        180: (1 - right, 1 - bottom, 1 - left, 1 - top),
+        270: (1 - bottom, left, 1 - top, right),
+    }[angle]
+    got = (found.left, found.top, found.right, found.bottom)
+    assert all(abs(a - b) < 0.03 for a, b in zip(got, expected, strict=True)), (got, expected)
