@@ -43,7 +43,7 @@ def page_image(
     images = services.page_images
     etag = images.etag(target, document, page, width, highlight)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
-    if etag in request.headers.get("if-none-match", ""):
+    if _matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     rendered = images.render(target, document, page, width, passage)
     return Response(rendered.png, media_type="image/png", headers=headers)
@@ -78,3 +78,9 @@ def _document(document: DocumentInfo | None, document_id: str, collection: str) 
     if document is None:
         raise DocumentNotFound(f"no document with id {document_id!r} in collection {collection!r}")
     return document
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak or strong) or is ``*``."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
