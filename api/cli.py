@@ -293,7 +293,9 @@ def documents_list(collection: CollectionOpt = None, as_json: JsonOpt = False) -
         _print_json({"documents": [_document_json(doc) for doc in docs]})
         return
     for doc in docs:
-        typer.echo(f"{doc.id}  {doc.file_name}  ({doc.pages} pages, {doc.chunks} chunks)")
+        typer.echo(
+            f"{doc.id}  {doc.file_name}  ({doc.pages} pages, {doc.chunks} chunks, read by {doc.read_by})"
+        )
     typer.echo(f"{len(docs)} documents")
 
 
@@ -391,7 +393,7 @@ def collections_delete(
 
 
 def _document_json(doc: Any) -> dict[str, Any]:
-    return asdict(doc)
+    return {**asdict(doc), "read_by": doc.read_by}
 
 
 def _shorten(text: str, limit: int) -> str:
