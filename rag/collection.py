@@ -28,7 +28,7 @@ from rag.lexical_index import LexicalIndex
 from rag.manifest import FORMAT_VERSION, MANIFEST, Manifest, list_collections, read_manifest
 from rag.originals import OriginalStore
 from rag.settings import check_collection_name
-from rag.types import Chunk, DocumentInfo, Hit, ParsedDocument
+from rag.types import Chunk, ChunkSpan, DocumentInfo, Hit, OcrWord, ParsedDocument
 from rag.vector_index import VectorIndex
 
 __all__ = [
@@ -133,6 +133,30 @@ class Collection:
 
     def document(self, document_id: str) -> DocumentInfo | None:
         return self.catalog.get_document(document_id)
+
+    def page_words(self, document_id: str, page: int) -> tuple[OcrWord, ...]:
+        """The words OCR read on one page, boxed as fractions of the page; () for a text-layer page."""
+        return self.catalog.page_words(document_id, page)
+
+    def page_text(self, document_id: str, page: int | None) -> tuple[int, str] | None:
+        """(start in the document's text, cleaned text) of one page; None when not stored."""
+        return self.catalog.page_text(document_id, page)
+
+    def passage(self, chunk_id: int) -> ChunkSpan | None:
+        """Where one chunk lies: its document, pages and span in the document's text."""
+        return self.catalog.chunk(chunk_id)
+
+    def passages_near(self, document_id: str, ordinal: int, around: int) -> list[ChunkSpan]:
+        """The chunks ``around`` ordinals either side of ``ordinal`` (and it), in order."""
+        return self.catalog.neighbours(document_id, ordinal, around)
+
+    def passages_on_page(self, document_id: str, page: int) -> list[ChunkSpan]:
+        """The document's chunks that start, end or run over ``page``, in order."""
+        return self.catalog.chunks_on_page(document_id, page)
+
+    def original(self, sha256: str) -> bytes | None:
+        """The original file with these bytes, or None when it is not kept."""
+        return self.originals.get(sha256)
 
     def search(
         self, query_vectors: np.ndarray, k: int, *, document_ids: Sequence[str] | None = None

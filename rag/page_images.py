@@ -77,7 +77,7 @@ class PageImages:
             if cached is not None:
                 self._cache.move_to_end(etag)
                 return cached
-        data = collection.originals.get(document.sha256)
+        data = collection.original(document.sha256)
         if data is None:
             raise NoOriginal(
                 f"the original of {document.file_name} is not kept (it was added before originals "
@@ -88,7 +88,7 @@ class PageImages:
             image, boxes = self._pdf_page(data, page, width, passage, collection, document)
         else:
             image = self._image_frame(data, page, width)
-            boxes = ocr_boxes(collection.catalog.page_words(document.id, page), passage) if passage else []
+            boxes = ocr_boxes(collection.page_words(document.id, page), passage) if passage else []
         rendered = PageImage(_png(_draw(image, boxes)), etag)
         self._keep(rendered)
         return rendered
@@ -139,7 +139,7 @@ class PageImages:
                     if image.width > width:  # PDFium rounds the bitmap's size up
                         image = image.crop((0, 0, width, image.height))
                     boxes: list[Box] = []
-                    words = collection.catalog.page_words(document.id, number) if passage else ()
+                    words = collection.page_words(document.id, number) if passage else ()
                     if passage and words:
                         boxes = ocr_boxes(words, passage)
                     elif passage:  # OCR read the page as rendered; the text layer is unrotated
@@ -183,7 +183,7 @@ def _passage_on_page(collection: Collection, chunk: ChunkSpan, page: int) -> str
     last = chunk.last_page if chunk.last_page is not None else first
     if not first <= page <= last:
         return None
-    stored = collection.catalog.page_text(chunk.document_id, page)
+    stored = collection.page_text(chunk.document_id, page)
     if stored is None:  # a collection made before page texts were kept: match the whole chunk
         return chunk.text
     start, text = stored

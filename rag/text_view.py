@@ -34,7 +34,7 @@ class TextView:
 
 def passage_of(collection: Collection, document: DocumentInfo, chunk_id: int) -> ChunkSpan:
     """The stored passage ``chunk_id`` of ``document``; PageNotFound when it is not one of its."""
-    chunk = collection.catalog.chunk(chunk_id)
+    chunk = collection.passage(chunk_id)
     if chunk is None or chunk.document_id != document.id:
         raise PageNotFound(f"{document.file_name} has no passage {chunk_id}")
     return chunk
@@ -45,10 +45,9 @@ def text_view(
 ) -> TextView:
     """A page's text (paged documents; the passage's first page when ``page`` is None), or the
     passage with its neighbouring text (documents without pages), bounded to ~6,000 characters."""
-    catalog = collection.catalog
-    unpaged = catalog.page_text(document.id, None)
+    unpaged = collection.page_text(document.id, None)
     paged = unpaged is None and (
-        catalog.page_text(document.id, 1) is not None
+        collection.page_text(document.id, 1) is not None
         or has_page_images(document.media_type)
         or _first_page(chunk) is not None
     )
@@ -56,13 +55,13 @@ def text_view(
         number = page if page is not None else _first_page(chunk) or 1
         if not 1 <= number <= document.pages:
             raise PageNotFound(f"{document.file_name} has {document.pages} page(s), not {number}")
-        stored = catalog.page_text(document.id, number)
+        stored = collection.page_text(document.id, number)
         if stored is not None:
             start, text = stored
             spans = [_clip(chunk, start, len(text))] if chunk else []
             return _view(document, number, text, spans)
         # Stored before page texts were kept: the passages on that page, from the chunks.
-        on_page = catalog.chunks_on_page(document.id, number)
+        on_page = collection.passages_on_page(document.id, number)
         text, start = _joined(on_page)
         spans = [_clip(chunk, start, len(text))] if chunk else []
         return _view(document, number, text, spans)
@@ -70,7 +69,7 @@ def text_view(
         start, whole = unpaged
         text, offset = _window(whole, start, chunk)
     else:  # before page texts were kept: the passage's neighbours
-        around = catalog.neighbours(document.id, chunk.ordinal if chunk else 0, NEIGHBOURS)
+        around = collection.passages_near(document.id, chunk.ordinal if chunk else 0, NEIGHBOURS)
         joined, begin = _joined(around)
         text, offset = _window(joined, begin, chunk)
     spans = [_clip(chunk, offset, len(text))] if chunk else []
