@@ -18,7 +18,7 @@ from rag.pdfium_lock import PDFIUM_LOCK
 from rag.types import ChunkSpan, DocumentInfo
 
 if TYPE_CHECKING:
-    from rag.collection import Collection
+    from rag.page_source import PageSource
 
 PDF = "application/pdf"
 IMAGES = ("image/png", "image/jpeg", "image/tiff")
@@ -50,14 +50,14 @@ class PageImages:
         self._lock = threading.Lock()
 
     @staticmethod
-    def etag(collection: Collection, document: DocumentInfo, page: int, width: int, chunk: int | None) -> str:
+    def etag(collection: PageSource, document: DocumentInfo, page: int, width: int, chunk: int | None) -> str:
         """The image's identity: a document id names its bytes, a chunk id is never reused."""
         key = f"{VERSION}\0{collection.manifest.created_at}\0{document.id}\0{page}\0{width}\0{chunk}"
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
     def render(
         self,
-        collection: Collection,
+        collection: PageSource,
         document: DocumentInfo,
         page: int,
         width: int,
@@ -112,7 +112,7 @@ class PageImages:
         number: int,
         width: int,
         passage: str | None,
-        collection: Collection,
+        collection: PageSource,
         document: DocumentInfo,
     ) -> tuple[Any, list[Box]]:
         import pypdfium2 as pdfium
@@ -177,7 +177,7 @@ class PageImages:
             )
 
 
-def _passage_on_page(collection: Collection, chunk: ChunkSpan, page: int) -> str | None:
+def _passage_on_page(collection: PageSource, chunk: ChunkSpan, page: int) -> str | None:
     """The part of ``chunk`` that lies on ``page`` (a passage may span two), or None."""
     first = chunk.first_page if chunk.first_page is not None else page
     last = chunk.last_page if chunk.last_page is not None else first

@@ -13,7 +13,7 @@ from rag.page_images import has_page_images
 from rag.types import ChunkSpan, DocumentInfo
 
 if TYPE_CHECKING:
-    from rag.collection import Collection
+    from rag.page_source import PageSource
 
 CONTEXT_CHARS = 6000  # a passage with its neighbours: enough to read it in context, small to send
 NEIGHBOURS = 3
@@ -32,7 +32,7 @@ class TextView:
     highlights: list[tuple[int, int]] = field(default_factory=list)
 
 
-def passage_of(collection: Collection, document: DocumentInfo, chunk_id: int) -> ChunkSpan:
+def passage_of(collection: PageSource, document: DocumentInfo, chunk_id: int) -> ChunkSpan:
     """The stored passage ``chunk_id`` of ``document``; PageNotFound when it is not one of its."""
     chunk = collection.passage(chunk_id)
     if chunk is None or chunk.document_id != document.id:
@@ -41,7 +41,7 @@ def passage_of(collection: Collection, document: DocumentInfo, chunk_id: int) ->
 
 
 def text_view(
-    collection: Collection, document: DocumentInfo, page: int | None, chunk: ChunkSpan | None
+    collection: PageSource, document: DocumentInfo, page: int | None, chunk: ChunkSpan | None
 ) -> TextView:
     """A page's text (paged documents; the passage's first page when ``page`` is None), or the
     passage with its neighbouring text (documents without pages), bounded to ~6,000 characters."""
