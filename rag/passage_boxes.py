@@ -21,18 +21,24 @@ ANCHOR = 40  # letters matched at each end of a passage when the whole does not 
 MIN_LETTERS = 3  # shorter than this, a passage would match anywhere
 
 
+# OCR's text is corrected where its words are not ("art. l" or "art. |" -> "art. 1"): one letter
+# for all four.
+CONFUSABLE = str.maketrans({"i": "l", "1": "l", "|": "l"})
+
+
 def letters(text: str) -> tuple[str, list[int]]:
-    """``text``'s letters and digits, NFKC and case-folded, with each one's index in ``text``."""
+    """``text``'s letters and digits, NFKC and case-folded (i, l, 1 and | as one), with each
+    one's index in ``text``."""
     out: list[str] = []
     where: list[int] = []
     for index, char in enumerate(text):
-        if char.isascii() and not char.isalnum():
+        if char.isascii() and not char.isalnum() and char != "|":
             continue  # the common case, cheaply: ASCII spaces and punctuation
         for folded in unicodedata.normalize("NFKC", char).casefold():
-            if folded.isalnum():
+            if folded.isalnum() or folded == "|":
                 out.append(folded)
                 where.append(index)
-    return "".join(out), where
+    return "".join(out).translate(CONFUSABLE), where
 
 
 def locate(passage: str, page: str) -> tuple[int, int] | None:
