@@ -119,7 +119,12 @@ class PageImages:
         import pypdfium2.raw as pdfium_c
 
         with PDFIUM_LOCK:
-            pdf = pdfium.PdfDocument(data)
+            try:
+                pdf = pdfium.PdfDocument(data)
+            except pdfium.PdfiumError as exc:  # read by the pypdf fallback at ingest
+                raise NoPageImage(
+                    f"{document.file_name} cannot be drawn ({exc}); use its text view"
+                ) from None
             try:
                 if number > len(pdf):
                     raise PageNotFound(f"{document.file_name} has {len(pdf)} page(s), not {number}")

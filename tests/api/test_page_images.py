@@ -292,3 +292,15 @@ def test_highlight_on_a_page_turned_by_its_rotate_entry(client: TestClient) -> N
     expected, sideways = expected[:rows, :cols], sideways[:rows, :cols]
     overlap = (expected & sideways).sum() / (expected | sideways).sum()
     assert overlap > 0.8, overlap
+
+
+def test_a_pdf_pdfium_cannot_open_has_no_page_image_but_a_text_view(client: TestClient) -> None:
+    document = upload(client, (PODATEK.name, PODATEK.read_bytes())).json()["files"][0]["id"]
+    target = collection(client)
+    info = target.document(document)
+    (target.originals.folder / info.sha256).write_bytes(b"%PDF-1.4 no longer a PDF PDFium can open")
+    response = client.get(f"/v1/documents/{document}/pages/1")
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "no_page_image"
+    assert "text view" in response.json()["error"]["message"]
+    assert client.get(f"/v1/documents/{document}/text?page=1").json()["text"]
