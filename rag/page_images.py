@@ -161,15 +161,18 @@ class PageImages:
         return image, boxes
 
     def _image_frame(self, data: bytes, number: int, width: int) -> Any:
-        from PIL import Image, ImageOps
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
-        with Image.open(io.BytesIO(data)) as image:
-            try:
-                image.seek(number - 1)
-            except EOFError:
-                raise PageNotFound(f"the image has no frame {number}") from None
-            self._check_pixels(*image.size, number, "is an image of")
-            frame = ImageOps.exif_transpose(image.copy())  # as OCR read it
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                try:
+                    image.seek(number - 1)
+                except EOFError:
+                    raise PageNotFound(f"the image has no frame {number}") from None
+                self._check_pixels(*image.size, number, "is an image of")
+                frame = ImageOps.exif_transpose(image.copy())  # as OCR read it
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+            raise NoPageImage(f"the image cannot be drawn ({exc}); use its text view") from None
         height = max(1, round(frame.height * width / max(frame.width, 1)))
         self._check_pixels(width, height, number)
         return frame.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
