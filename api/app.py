@@ -16,6 +16,7 @@ from api.routes import ask, chat, collections, documents, health, pages, search
 from api.services import Services
 from api.startup import check_index_dir, embedder_hint
 from api.uploads import MAX_FULL_FILES, BodyLimit
+from api.web import install_web
 from rag.answering import Answerer
 from rag.errors import CollectionError, ModelLoadError
 from rag.generation import Generator
@@ -68,6 +69,7 @@ def create_app(
         v1.include_router(feature.router)
     app.include_router(v1)
     app.include_router(health.router)
+    install_web(app)
     return app
 
 

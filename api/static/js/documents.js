@@ -1,0 +1,71 @@
+// The documents table of the chosen collection, with delete behind a confirmation dialog.
+
+import { getJson, request, errorOf, withQuery } from "./api.js";
+import { $, clear, el, formatDate } from "./dom.js";
+
+const READ_BY = { text: "tekst", ocr: "OCR", mixed: "tekst + OCR" };
+
+/** Fill the table; a collection that does not exist yet is simply empty. */
+export async function loadDocuments(collection) {
+  const error = $("documents-error");
+  error.hidden = true;
+  let documents = [];
+  try {
+    documents = (await getJson(withQuery("/v1/documents", { collection }))).documents;
+  } catch (failure) {
+    if (failure.code !== "collection_not_found") {
+      error.textContent = `Nie udało się wczytać listy dokumentów. ${failure.message}`;
+      error.hidden = false;
+    }
+  }
+  clear($("document-rows")).append(...documents.map((d) => row(d, collection)));
+  $("documents-empty").hidden = documents.length > 0;
+  return documents;
+}
+
+function row(document_, collection) {
+  const remove = el(
+    "button",
+    { type: "button", class: "link danger", "aria-label": `Usuń ${document_.file_name}` },
+    "Usuń",
+  );
+  remove.addEventListener("click", () => confirmDelete(document_, collection, remove));
+  return el(
+    "tr",
+    { "data-document-id": document_.id },
+    el("td", { class: "name" }, document_.file_name),
+    el("td", { class: "number" }, String(document_.pages)),
+    el("td", { class: "number" }, String(document_.chunks)),
+    el("td", {}, formatDate(document_.added_at)),
+    el("td", {}, READ_BY[document_.read_by] || "—"),
+    el("td", {}, remove),
+  );
+}
+
+function confirmDelete(document_, collection, button) {
+  const dialog = $("confirm-dialog");
+  $("confirm-message").textContent =
+    `Dokument „${document_.file_name}” zostanie usunięty z kolekcji razem z jego fragmentami. ` +
+    "Tego nie można cofnąć.";
+  dialog.returnValue = "";
+  dialog.addEventListener(
+    "close",
+    async () => {
+      if (dialog.returnValue !== "delete") {
+        button.focus();
+        return;
+      }
+      const path = withQuery(`/v1/documents/${encodeURIComponent(document_.id)}`, { collection });
+      const response = await request(path, { method: "DELETE" });
+      if (!response.ok && response.status !== 404) {
+        const error = $("documents-error");
+        error.textContent = `Nie udało się usunąć dokumentu. ${(await errorOf(response)).message}`;
+        error.hidden = false;
+      }
+      await loadDocuments(collection);
+      $("file-input").focus();
+    },
+    { once: true },
+  );
+  dialog.showModal();
+}
