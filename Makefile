@@ -10,7 +10,7 @@ PORT ?= 8000
 DOCS ?= $(wildcard tests/data/*.pdf tests/data/eval/*.pdf tests/data/eval/*.docx tests/data/eval/*.html)
 QUERY ?= Kiedy zaniechano poboru podatku dochodowego od spółek?
 
-.PHONY: run demo test install lint ocr-packages
+.PHONY: run demo test install lint ocr-packages browser-packages
 
 # The service: HTTP API over the collections in ./indexes (embedded FAISS index).
 run: $(VENV)/.installed-run
@@ -21,7 +21,7 @@ demo: $(VENV)/.installed-run
 	-$(BIN)/polrag ingest $(DOCS)
 	$(BIN)/polrag search "$(QUERY)"
 
-test: $(VENV)/.installed-test ocr-packages
+test: $(VENV)/.installed-test ocr-packages browser-packages
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
@@ -34,6 +34,10 @@ install: $(VENV)/.installed-run
 # Tesseract + Polish model for the OCR tests, where this machine allows it (root with apt).
 ocr-packages:
 	-.ci/install-ocr
+
+# Debian's Chromium for the web page's browser tests (Playwright drives it; it downloads nothing).
+browser-packages:
+	-.ci/install-browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -21,6 +21,7 @@ class FakeOpenAIServer:
         self.max_model_len = 2048
         self.fail_status: int | None = None  # answer chat requests with this error status
         self.delay_s = 0.0
+        self.piece_delay_s = 0.0  # pause before each streamed piece, so a client sees the answer grow
         self.report_usage = True
         self.finish_reason = "stop"  # what the last chunk or the completion says
         self.cut_after: int | None = None  # stream this many pieces, then drop the connection
@@ -110,6 +111,7 @@ class FakeOpenAIServer:
                 for n, piece in enumerate(re.findall(r"\S+\s*", fake.reply)):
                     if n == fake.cut_after:
                         return  # HTTP/1.0: the body ends when the connection closes
+                    time.sleep(fake.piece_delay_s)
                     choice = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
                     self._event({**base, "choices": [choice]})
                 last = {"index": 0, "delta": {}, "finish_reason": fake.finish_reason}

@@ -1,4 +1,4 @@
-// Small DOM helpers. Text always goes in as text nodes (never innerHTML): file names, document
+// Small DOM helpers. Text always goes in as text nodes, never parsed as markup: file names, document
 // text and answers come from users and models.
 
 /** el("p", {class: "x", onclick: f}, "text", child) -> element; strings become text nodes. */

@@ -1,0 +1,280 @@
+"""The web page in a real browser: upload, ask, check a citation on its page, delete, keys, no model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.conftest import ODPADY, PODATEK, QUESTION, REPLY, Watched, app_server, web_settings
+
+HOSTILE_NAME = "<img src=x onerror=alert(1)>.txt"
+HOSTILE_TEXT = (
+    "<script>window.pwned = 1; alert('xss')</script>\n"
+    "Odpady medyczne o właściwościach zakaźnych unieszkodliwia się przez termiczne przekształcanie "
+    "w spalarni odpadów niebezpiecznych. Drobnoustroje chorobotwórcze czynią odpady zakaźnymi."
+)
+NO_ANSWER = "Nie znalazłem w dokumentach informacji na ten temat."
+
+
+def documents_region(page: Any) -> Any:
+    return page.get_by_role("region", name="Dokumenty")
+
+
+def answer_region(page: Any) -> Any:
+    return page.get_by_role("region", name="Odpowiedź")
+
+
+def upload(page: Any, *files: Path | dict[str, Any]) -> None:
+    """Choose files in "Dodaj dokumenty" and wait until each one's row says it is stored."""
+    before = page.locator("#uploads li.done").count()
+    page.get_by_label("Dodaj dokumenty").set_input_files(
+        [str(f) if isinstance(f, Path) else f for f in files]
+    )
+    page.wait_for_function(
+        "n => document.querySelectorAll('#uploads li.done, #uploads li.failed').length >= n",
+        arg=before + len(files),
+        timeout=120_000,
+    )
+
+
+def ask(page: Any, question: str) -> Any:
+    """Ask; wait for the answer to finish; the turn's element."""
+    turns = page.locator("#conversation article.turn").count()
+    page.get_by_role("textbox", name="Pytanie").fill(question)
+    page.get_by_role("button", name="Zapytaj").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#conversation article.turn').length > n"
+        " && document.getElementById('conversation').getAttribute('aria-busy') === 'false'",
+        arg=turns,
+        timeout=60_000,
+    )
+    return page.locator("#conversation article.turn").last
+
+
+def source_panel(page: Any) -> Any:
+    return page.get_by_role("complementary", name="Źródło")
+
+
+def page_image_shown(page: Any) -> int:
+    page.wait_for_function(
+        "() => { const i = document.getElementById('page-image');"
+        " return !i.closest('[hidden]') && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
+    return int(page.eval_on_selector("#page-image", "i => i.naturalWidth"))
+
+
+def test_upload_two_files_ask_and_check_a_citation_on_its_page(
+    open_page: Callable[[str], Watched], server: str, scripted_llm: Any
+) -> None:
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY, PODATEK)
+    uploads = page.locator("#uploads li")
+    assert uploads.count() == 2
+    for item in uploads.all():
+        assert item.locator("progress").get_attribute("value") == "100"
+        assert item.locator(".upload-status").inner_text().startswith("Dodano")
+    rows = documents_region(page).locator("tbody tr")
+    rows.nth(1).wait_for()
+    listed = {
+        row.locator("td").nth(0).inner_text(): row.locator("td").nth(1).inner_text() for row in rows.all()
+    }
+    assert listed == {ODPADY.name: "3", PODATEK.name: "1"}
+    assert set(documents_region(page).locator("tbody td:nth-child(5)").all_inner_texts()) <= {"tekst", "—"}
+    watched.shot("1-documents")
+
+    page.get_by_role("textbox", name="Pytanie").fill(QUESTION)
+    page.get_by_role("button", name="Zapytaj").click()
+    # The answer grows while the model writes: caught mid-way, then whole.
+    partial = page.wait_for_function(
+        "() => { const r = document.getElementById('conversation');"
+        " const t = r.querySelector('.answer-text')?.textContent || '';"
+        " return r.getAttribute('aria-busy') === 'true' && t.startsWith('Odpady') ? t : false; }",
+        timeout=60_000,
+    ).json_value()
+    watched.shot("2-streaming")
+    page.wait_for_function(
+        "() => document.getElementById('conversation').getAttribute('aria-busy') === 'false'"
+    )
+    turn = answer_region(page).locator("article.turn").last
+    final = turn.locator(".answer-text").inner_text()
+    assert final == REPLY
+    assert REPLY.startswith(partial) and len(partial) < len(REPLY)
+    links = turn.locator(".answer-text").get_by_role("link")
+    assert links.all_inner_texts() == ["[1]", "[2]"]
+    # Only the cited passages are listed, though the model saw more.
+    assert turn.locator(".source-list li").count() == 2
+    assert "[3]" in scripted_llm.requests[-1]["messages"][-1]["content"]
+
+    turn.get_by_role("button", name="Kopiuj odpowiedź ze źródłami").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f"Pytanie: {QUESTION}\n\n{REPLY}\n\nŹródła:\n[1] ")
+
+    links.first.click()
+    panel = source_panel(page)
+    panel.wait_for()
+    cited = page.evaluate("() => document.getElementById('source-passage').textContent")
+    assert cited.strip() and panel.locator("#source-document").inner_text() in {ODPADY.name, PODATEK.name}
+    assert page_image_shown(page) >= 200
+    assert panel.locator("#page-label").inner_text().startswith("Strona ")
+    watched.shot("3-answer-with-source")
+    page.keyboard.press("Escape")
+    assert not panel.is_visible()
+
+    # A follow-up carries the conversation to the model.
+    ask(page, "A kto to określa?")
+    sent = scripted_llm.requests[-1]["messages"]
+    assert any(m["role"] == "user" and QUESTION in m["content"] for m in sent[:-1])
+    assert any(m["role"] == "assistant" and "drobnoustroje" in m["content"] for m in sent)
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_delete_asks_first_and_removes_the_document(open_page: Callable[[str], Watched], server: str) -> None:
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY, PODATEK)
+    rows = documents_region(page).locator("tbody tr")
+    rows.nth(1).wait_for()
+    page.get_by_role("button", name=f"Usuń {PODATEK.name}").click()
+    dialog = page.get_by_role("dialog", name="Usunąć dokument?")
+    assert PODATEK.name in dialog.inner_text()
+    watched.shot("confirm-delete")
+    dialog.get_by_role("button", name="Anuluj").click()
+    assert rows.count() == 2
+    page.get_by_role("button", name=f"Usuń {PODATEK.name}").click()
+    dialog.get_by_role("button", name="Usuń").click()
+    page.wait_for_function("() => document.querySelectorAll('#document-rows tr').length === 1")
+    assert rows.first.locator("td").first.inner_text() == ODPADY.name
+    stored = httpx.get(f"{server}/v1/documents").json()["documents"]
+    assert [d["file_name"] for d in stored] == [ODPADY.name]
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_not_found_answer_looks_like_an_answer(open_page: Callable[[str], Watched], server: str) -> None:
+    watched = open_page(server)
+    turn = ask(watched.page, "Ile kosztuje bilet do kina?")
+    assert turn.locator(".answer-text").inner_text() == NO_ANSWER
+    assert turn.locator(".error, .notice").count() == 0
+    assert watched.errors == []
+
+
+def test_hostile_file_name_and_text_show_as_text_and_run_nothing(
+    open_page: Callable[[str], Watched], server: str
+) -> None:
+    watched = open_page(server)
+    page = watched.page
+    # Dropped on the drop zone, as a user drags it from the desktop.
+    page.evaluate(
+        """([name, text]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], name, {type: "text/plain"}));
+            document.getElementById("drop-zone").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        }""",
+        [HOSTILE_NAME, HOSTILE_TEXT],
+    )
+    page.wait_for_selector("#uploads li.done", timeout=120_000)
+    cell = documents_region(page).locator("tbody tr td").first
+    cell.wait_for()
+    assert cell.inner_text() == HOSTILE_NAME
+    assert page.locator("#uploads li .upload-name").inner_text() == HOSTILE_NAME
+    assert page.locator("main img, #uploads img").count() == 0
+
+    turn = ask(page, "Jak unieszkodliwia się odpady zakaźne?")
+    turn.get_by_role("link").first.click()
+    panel = source_panel(page)
+    panel.wait_for()
+    assert "<script>" in panel.locator("#source-passage").inner_text()
+    assert panel.locator("#source-document").inner_text() == HOSTILE_NAME
+    # TXT has no page images: the text view, with the passage marked, shows the markup as text.
+    page.wait_for_selector("#source-text:not([hidden]) mark")
+    assert "<script>" in panel.locator("#source-text").inner_text()
+    assert panel.locator("script, img[src='x']").count() == 0
+    watched.shot("hostile-text")
+    assert page.evaluate("() => window.pwned") is None
+    assert watched.dialogs == []
+    assert watched.errors == []  # also no CSP report: nothing even tried to run
+
+
+@pytest.fixture()
+def keyed_server(
+    tmp_path: Path, minilm_path: str, embedder: Any, tiny_llm_path: str, tiny_generator: Any
+) -> Iterator[str]:
+    """Keys on, answers from the tiny Bielik-shaped model through the transformers backend."""
+    settings = web_settings(
+        tmp_path, minilm_path, api_keys="klucz-1", llm_model=tiny_llm_path, llm_max_new_tokens=8
+    )
+    with app_server(settings, embedder, tiny_generator) as base:
+        yield base
+
+
+def test_keys_on_the_page_asks_for_a_key_and_works_after(
+    open_page: Callable[[str], Watched], keyed_server: str
+) -> None:
+    watched = open_page(keyed_server)
+    page = watched.page
+    dialog = page.get_by_role("dialog", name="Klucz API")
+    dialog.wait_for()
+    watched.shot("1-key-asked")
+    dialog.get_by_label("Klucz API").fill("zly-klucz")
+    dialog.get_by_role("button", name="Zapisz klucz").click()
+    page.wait_for_function("() => document.getElementById('key-message').textContent.includes('nie przyjął')")
+    assert dialog.is_visible()
+    dialog.get_by_label("Klucz API").fill("klucz-1")
+    dialog.get_by_role("button", name="Zapisz klucz").click()
+    page.locator("#documents-empty").wait_for()
+    assert not dialog.is_visible()
+
+    upload(page, PODATEK)
+    documents_region(page).locator("tbody tr").first.wait_for()
+    turn = ask(page, "Kiedy zaniechano poboru podatku dochodowego?")
+    assert turn.locator(".answer-text").inner_text().strip()
+    assert turn.locator(".error").count() == 0
+    watched.shot("2-key-accepted")
+    # The key lasts for the browser session: a reload does not ask again.
+    page.reload()
+    documents_region(page).locator("tbody tr").first.wait_for()
+    assert not dialog.is_visible()
+    assert page.evaluate("() => sessionStorage.getItem('polrag.apiKey')") == "klucz-1"
+    assert watched.dialogs == []
+    # The only console errors allowed are the 401s that made the page ask.
+    assert all("401" in error for error in watched.errors), watched.errors
+
+
+@pytest.fixture()
+def modelless_server(tmp_path: Path, minilm_path: str, embedder: Any) -> Iterator[str]:
+    """The LLM server is unreachable: questions get 503, search keeps working."""
+    settings = web_settings(
+        tmp_path,
+        minilm_path,
+        llm_backend="openai",
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_model="bielik",
+        llm_tokenizer="/nonexistent",
+    )
+    with app_server(settings, embedder) as base:
+        yield base
+
+
+def test_without_a_generator_the_page_says_so_and_shows_the_passages(
+    open_page: Callable[[str], Watched], modelless_server: str
+) -> None:
+    watched = open_page(modelless_server)
+    page = watched.page
+    upload(page, ODPADY)
+    turn = ask(page, QUESTION)
+    turn.locator(".passage-list li").first.wait_for()
+    assert "Model językowy jest teraz niedostępny" in turn.locator(".notice").inner_text()
+    assert turn.locator(".passage-list li").count() >= 1
+    assert turn.locator(".passage-list .passage-text").first.inner_text().strip()
+    turn.get_by_role("link").first.click()
+    source_panel(page).wait_for()
+    assert page_image_shown(page) > 0
+    watched.shot("no-generator")
+    # the one console error is the 503 itself
+    assert all("503" in error for error in watched.errors), watched.errors
