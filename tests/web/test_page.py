@@ -115,7 +115,9 @@ def test_upload_two_files_ask_and_check_a_citation_on_its_page(
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith(f"Pytanie: {QUESTION}\n\n{REPLY}\n\nŹródła:\n[1] ")
 
-    links.first.click()
+    # By keyboard: Enter on the marker opens the panel, Escape closes it and returns to the marker.
+    links.first.focus()
+    page.keyboard.press("Enter")
     panel = source_panel(page)
     panel.wait_for()
     cited = page.evaluate("() => document.getElementById('source-passage').textContent")
@@ -125,6 +127,7 @@ def test_upload_two_files_ask_and_check_a_citation_on_its_page(
     watched.shot("3-answer-with-source")
     page.keyboard.press("Escape")
     assert not panel.is_visible()
+    assert links.first.evaluate("link => link === document.activeElement")
 
     # A follow-up carries the conversation to the model.
     ask(page, "A kto to określa?")
@@ -155,6 +158,28 @@ def test_delete_asks_first_and_removes_the_document(open_page: Callable[[str], W
     assert watched.errors == [] and watched.dialogs == []
 
 
+def test_a_new_collection_keeps_its_own_documents(open_page: Callable[[str], Watched], server: str) -> None:
+    watched = open_page(server)
+    page = watched.page
+    upload(page, PODATEK)
+    page.get_by_label("Nazwa nowej kolekcji").fill("umowy")
+    page.get_by_role("button", name="Utwórz").click()
+    assert page.get_by_label("Kolekcja").input_value() == "umowy"
+    page.locator("#documents-empty").wait_for()
+    upload(page, ODPADY)
+    documents_region(page).locator("tbody tr").first.wait_for()
+    page.get_by_label("Kolekcja").select_option("default")
+    page.wait_for_function(
+        "() => document.querySelector('#document-rows td')?.textContent === 'DU_2020_poz12.pdf'"
+    )
+    stored = httpx.get(f"{server}/v1/documents", params={"collection": "umowy"}).json()["documents"]
+    assert [d["file_name"] for d in stored] == [ODPADY.name]
+    page.get_by_label("Nazwa nowej kolekcji").fill("zła nazwa!")
+    page.get_by_role("button", name="Utwórz").click()
+    assert page.get_by_label("Kolekcja").input_value() == "default"
+    assert watched.errors == []
+
+
 def test_not_found_answer_looks_like_an_answer(open_page: Callable[[str], Watched], server: str) -> None:
     watched = open_page(server)
     turn = ask(watched.page, "Ile kosztuje bilet do kina?")
@@ -181,8 +206,10 @@ def test_hostile_file_name_and_text_show_as_text_and_run_nothing(
     page.wait_for_selector("#uploads li.done", timeout=120_000)
     cell = documents_region(page).locator("tbody tr td").first
     cell.wait_for()
-    assert cell.inner_text() == HOSTILE_NAME
+    # The upload list shows the name as the browser has it; the table, as the server stored it.
     assert page.locator("#uploads li .upload-name").inner_text() == HOSTILE_NAME
+    stored = httpx.get(f"{server}/v1/documents").json()["documents"][0]["file_name"]
+    assert cell.inner_text() == stored and "onerror=alert(1)" in stored
     assert page.locator("main img, #uploads img").count() == 0
 
     turn = ask(page, "Jak unieszkodliwia się odpady zakaźne?")
@@ -190,7 +217,7 @@ def test_hostile_file_name_and_text_show_as_text_and_run_nothing(
     panel = source_panel(page)
     panel.wait_for()
     assert "<script>" in panel.locator("#source-passage").inner_text()
-    assert panel.locator("#source-document").inner_text() == HOSTILE_NAME
+    assert panel.locator("#source-document").inner_text() == stored
     # TXT has no page images: the text view, with the passage marked, shows the markup as text.
     page.wait_for_selector("#source-text:not([hidden]) mark")
     assert "<script>" in panel.locator("#source-text").inner_text()

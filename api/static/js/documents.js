@@ -5,13 +5,13 @@ import { $, clear, el, formatDate } from "./dom.js";
 
 const READ_BY = { text: "tekst", ocr: "OCR", mixed: "tekst + OCR" };
 
-/** Fill the table; a collection that does not exist yet is simply empty. */
-export async function loadDocuments(collection) {
+/** Fill the table; a collection not created yet (``exists`` false) is simply empty. */
+export async function loadDocuments(collection, exists = true) {
   const error = $("documents-error");
   error.hidden = true;
   let documents = [];
   try {
-    documents = (await getJson(withQuery("/v1/documents", { collection }))).documents;
+    if (exists) documents = (await getJson(withQuery("/v1/documents", { collection }))).documents;
   } catch (failure) {
     if (failure.code !== "collection_not_found") {
       error.textContent = `Nie udało się wczytać listy dokumentów. ${failure.message}`;

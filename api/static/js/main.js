@@ -9,6 +9,7 @@ import { initUpload } from "./upload.js";
 
 const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const CHOSEN = "polrag.collection";
+const onServer = new Set(); // collections the server has; a new one appears with its first document
 
 function collection() {
   return $("collection").value;
@@ -40,6 +41,8 @@ async function loadCollections(preferred) {
     getJson("/v1/documents"),
   ]);
   const names = collections.map((c) => c.name);
+  onServer.clear();
+  for (const name of names) onServer.add(name);
   if (preferred && !names.includes(preferred)) names.push(preferred);
   select.replaceChildren(...names.sort().map((name) => el("option", { value: name }, name)));
   select.value = names.includes(preferred) ? preferred : fallback;
@@ -49,7 +52,12 @@ async function switchTo(name) {
   sessionStorage.setItem(CHOSEN, name);
   closeSource();
   resetConversation();
-  await loadDocuments(name);
+  await loadDocuments(name, onServer.has(name));
+}
+
+async function refresh() {
+  await loadCollections(collection());
+  await loadDocuments(collection());
 }
 
 async function start() {
@@ -57,7 +65,7 @@ async function start() {
   // Escape would leave the page without a key: keep asking.
   $("key-dialog").addEventListener("cancel", (event) => event.preventDefault());
   initSource();
-  initUpload({ getCollection: collection, onStored: () => loadDocuments(collection()) });
+  initUpload({ getCollection: collection, onStored: refresh });
   initAsk({ getCollection: collection });
   $("collection").addEventListener("change", () => switchTo(collection()));
   $("collection-form").addEventListener("submit", async (event) => {
@@ -78,7 +86,7 @@ async function start() {
   $("new-collection").addEventListener("input", (event) => event.target.setCustomValidity(""));
   try {
     await loadCollections(sessionStorage.getItem(CHOSEN));
-    await loadDocuments(collection());
+    await loadDocuments(collection(), onServer.has(collection()));
   } catch (error) {
     const box = $("documents-error");
     box.textContent = `Nie udało się połączyć z serwerem. ${error.message}`;
