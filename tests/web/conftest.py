@@ -66,6 +66,13 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's retrying assertions (imported here: without playwright the tests skip, not error)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 @dataclass
 class Watched:
     """A page with what it said: dialogs opened (alert, confirm) and console or script errors."""

@@ -30,13 +30,14 @@ function row(document_, collection) {
     "Usuń",
   );
   remove.addEventListener("click", () => confirmDelete(document_, collection, remove));
+  const added = formatDate(document_.added_at);
   return el(
     "tr",
     { "data-document-id": document_.id },
     el("td", { class: "name" }, document_.file_name),
     el("td", { class: "number" }, String(document_.pages)),
     el("td", { class: "number" }, String(document_.chunks)),
-    el("td", {}, formatDate(document_.added_at)),
+    el("td", { class: "date", title: added[1] }, added[0]),
     el("td", {}, READ_BY[document_.read_by] || "—"),
     el("td", {}, remove),
   );

@@ -23,11 +23,13 @@ export function $(id) {
   return document.getElementById(id);
 }
 
-const DATE = new Intl.DateTimeFormat("pl-PL", { dateStyle: "short", timeStyle: "short" });
+const DAY = new Intl.DateTimeFormat("pl-PL", { dateStyle: "short" });
+const MOMENT = new Intl.DateTimeFormat("pl-PL", { dateStyle: "long", timeStyle: "short" });
 
+/** [day, day with time] of an ISO timestamp, in Polish. */
 export function formatDate(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : DATE.format(date);
+  return Number.isNaN(date.getTime()) ? [iso, iso] : [DAY.format(date), MOMENT.format(date)];
 }
 
 /** Text with [start, end) ranges wrapped in <mark>, as nodes. */

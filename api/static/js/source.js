@@ -22,6 +22,7 @@ export async function openSource(citation, collection, returnTo) {
   state = { citation, collection, page: citation.page, pages: null, returnTo };
   const panel = $("source-panel");
   panel.hidden = false;
+  document.body.classList.add("with-source");
   $("source-document").textContent = citation.document;
   $("source-passage").textContent = citation.text;
   panel.focus();
@@ -32,6 +33,7 @@ export function closeSource() {
   const panel = $("source-panel");
   if (panel.hidden) return;
   panel.hidden = true;
+  document.body.classList.remove("with-source");
   dropImage();
   state?.returnTo?.focus();
   state = null;
