@@ -306,3 +306,52 @@ def test_without_a_generator_the_page_says_so_and_shows_the_passages(
     watched.shot("2-no-generator-source")
     # the one console error is the 503 itself
     assert all("503" in error for error in watched.errors), watched.errors
+
+
+def test_a_scan_shows_its_ocr_progress_and_its_page(
+    open_page: Callable[[str], Watched],
+    tmp_path: Path,
+    minilm_path: str,
+    embedder: Any,
+    scripted_llm: Any,
+    tiny_llm_path: str,
+) -> None:
+    from tests.ingest.ocr_fixtures import LINES, image_pdf, require_ocr, text_image
+
+    require_ocr()
+    scan = image_pdf(*(text_image([f"Strona {n}.", *LINES]) for n in (1, 2, 3)))
+    settings = web_settings(
+        tmp_path,
+        minilm_path,
+        ocr_dpi=200,
+        llm_backend="openai",
+        llm_base_url=scripted_llm.url,
+        llm_model=scripted_llm.model,
+        llm_tokenizer=tiny_llm_path,
+    )
+    with app_server(settings, embedder) as base:
+        watched = open_page(base)
+        page = watched.page
+        # Every status the upload row shows, as it changes.
+        page.evaluate(
+            """() => { window.statuses = [];
+                new MutationObserver(() => document.querySelectorAll('#uploads .upload-status')
+                    .forEach(s => window.statuses.push(s.textContent)))
+                .observe(document.getElementById('uploads'),
+                         {subtree: true, childList: true, characterData: true});
+            }"""
+        )
+        upload(page, {"name": "skan.pdf", "mimeType": "application/pdf", "buffer": scan})
+        statuses = page.evaluate("() => window.statuses")
+        assert any(status.startswith("OCR: strona ") and status.endswith(" z 3") for status in statuses), (
+            statuses
+        )
+        assert page.locator("#uploads .upload-status").inner_text().startswith("Dodano: 3 strony")
+        row = documents_region(page).locator("tbody tr").first
+        assert row.locator("td").nth(4).inner_text() == "OCR"
+        watched.shot("1-scan-stored")
+        turn = ask(page, "W jakiej sprawie jest rozporządzenie Ministra Klimatu?")
+        turn.locator(".answer-text").get_by_role("link").first.click()
+        assert page_image_shown(page) > 0
+        watched.shot("2-scan-page")
+        assert watched.errors == [] and watched.dialogs == []
