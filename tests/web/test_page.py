@@ -155,7 +155,16 @@ def test_delete_asks_first_and_removes_the_document(open_page: Callable[[str], W
     assert rows.first.locator("td").first.inner_text() == ODPADY.name
     stored = httpx.get(f"{server}/v1/documents").json()["documents"]
     assert [d["file_name"] for d in stored] == [ODPADY.name]
-    assert watched.errors == [] and watched.dialogs == []
+    # A file polrag cannot read fails on its row, in Polish, and changes nothing.
+    upload(
+        page, {"name": "program.exe", "mimeType": "application/octet-stream", "buffer": b"MZ\x90\x00" * 64}
+    )
+    failed = page.locator("#uploads li.failed")
+    assert failed.locator(".upload-status").inner_text() == "Błąd: nieobsługiwany format pliku"
+    assert rows.count() == 1
+    watched.shot("refused-file")
+    assert watched.dialogs == []
+    assert all("415" in error for error in watched.errors), watched.errors
 
 
 def test_a_new_collection_keeps_its_own_documents(open_page: Callable[[str], Watched], server: str) -> None:

@@ -15,7 +15,8 @@ export function initAsk({ getCollection }) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const question = box.value.trim();
-    if (!question) return;
+    // One question at a time: Enter while an answer streams waits for it.
+    if (!question || $("ask-button").disabled) return;
     box.value = "";
     ask(question, getCollection());
   });
