@@ -328,7 +328,14 @@ def test_a_scan_shows_its_ocr_progress_and_its_page(
     from tests.ingest.ocr_fixtures import LINES, image_pdf, require_ocr, text_image
 
     require_ocr()
-    scan = image_pdf(*(text_image([f"Strona {n}.", *LINES]) for n in (1, 2, 3)))
+    # Three different pages (lines repeated on every page would be cut as running headers).
+    scan = image_pdf(
+        text_image(LINES),
+        text_image(
+            ["Odpady zakaźne przechowuje się w zamkniętych", "pojemnikach nie dłużej niż 72 godziny."]
+        ),
+        text_image(["Minister Klimatu ogłasza wykaz", "metod badania drobnoustrojów w odpadach."]),
+    )
     settings = web_settings(
         tmp_path,
         minilm_path,
@@ -359,8 +366,12 @@ def test_a_scan_shows_its_ocr_progress_and_its_page(
         row = documents_region(page).locator("tbody tr").first
         assert row.locator("td").nth(4).inner_text() == "OCR"
         watched.shot("1-scan-stored")
-        turn = ask(page, "W jakiej sprawie jest rozporządzenie Ministra Klimatu?")
+        turn = ask(page, "Jakie są warunki uznania odpadów za zakaźne?")
+        assert turn.locator(".answer-text").inner_text() == REPLY
         turn.locator(".answer-text").get_by_role("link").first.click()
         assert page_image_shown(page) > 0
         watched.shot("2-scan-page")
+        page.get_by_role("button", name="Następna strona ›").click()
+        expect(page.locator("#page-label")).to_have_text("Strona 2 z 3")
+        assert page_image_shown(page) > 0
         assert watched.errors == [] and watched.dialogs == []
