@@ -191,7 +191,24 @@ def test_a_new_collection_keeps_its_own_documents(open_page: Callable[[str], Wat
 
 def test_not_found_answer_looks_like_an_answer(open_page: Callable[[str], Watched], server: str) -> None:
     watched = open_page(server)
-    turn = ask(watched.page, "Ile kosztuje bilet do kina?")
+    page = watched.page
+    # Every control on the way is reached with Tab, under its Polish name.
+    page.locator("#documents-empty").wait_for()
+    reached = []
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate(
+                "() => { const a = document.activeElement; return a.getAttribute('aria-label')"
+                " || a.labels?.[0]?.textContent || a.textContent.trim(); }"
+            )
+        )
+    assert [n for n in reached if n in ("Dodaj dokumenty", "Pytanie", "Zapytaj")] == [
+        "Dodaj dokumenty",
+        "Pytanie",
+        "Zapytaj",
+    ]
+    turn = ask(page, "Ile kosztuje bilet do kina?")
     assert turn.locator(".answer-text").inner_text() == NO_ANSWER
     assert turn.locator(".error, .notice").count() == 0
     assert watched.errors == []
