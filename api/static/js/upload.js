@@ -65,7 +65,7 @@ async function send(file, collection, row, onStored) {
       row.bar.value = Math.round(fraction * 100);
       row.status.textContent = `Wysyłanie ${Math.round(fraction * 100)}%`;
     });
-    row.bar.value = 100;
+    row.bar.removeAttribute("value"); // sent; now an indeterminate bar until the job says more
     // Follow the job without holding up the next upload.
     follow(job, row, onStored);
   } catch (error) {
@@ -91,6 +91,7 @@ async function follow(job, row, onStored) {
     return;
   }
   row.item.classList.add("done");
+  row.bar.value = 100;
   row.status.textContent = `${DONE[file.status] || "Gotowe"}: ${pagesText(file.pages)}, ${file.chunks} fragm.`;
   onStored();
 }
@@ -103,7 +104,9 @@ function show(row, file, jobStatus) {
   const stage = file.stage || (file.status === "pending" ? "pending" : "");
   if (stage === "ocr" && file.ocr_pages) {
     row.status.textContent = `OCR: strona ${file.ocr_page ?? 0} z ${file.ocr_pages}`;
+    row.bar.value = Math.round((100 * (file.ocr_page ?? 0)) / file.ocr_pages);
   } else {
+    row.bar.removeAttribute("value");
     row.status.textContent = STAGES[stage] || "Przetwarzanie…";
   }
 }
