@@ -173,18 +173,25 @@ def scripted_llm() -> Iterator[Any]:
         yield server
 
 
-@pytest.fixture()
-def server(
-    tmp_path: Path, minilm_path: str, embedder: Any, scripted_llm: Any, tiny_llm_path: str
-) -> Iterator[str]:
-    """The app answering through the real openai backend from the scripted model (tiny Bielik tokenizer)."""
-    settings = web_settings(
+def scripted_settings(
+    tmp_path: Path, minilm_path: str, scripted_llm: Any, tiny_llm_path: str, **overrides: Any
+) -> Any:
+    """Settings answering through the real openai backend from the scripted model (tiny Bielik tokenizer)."""
+    return web_settings(
         tmp_path,
         minilm_path,
         llm_backend="openai",
         llm_base_url=scripted_llm.url,
         llm_model=scripted_llm.model,
         llm_tokenizer=tiny_llm_path,
+        **overrides,
     )
-    with app_server(settings, embedder) as base:
+
+
+@pytest.fixture()
+def server(
+    tmp_path: Path, minilm_path: str, embedder: Any, scripted_llm: Any, tiny_llm_path: str
+) -> Iterator[str]:
+    """The app answering from the scripted model."""
+    with app_server(scripted_settings(tmp_path, minilm_path, scripted_llm, tiny_llm_path), embedder) as base:
         yield base

@@ -9,7 +9,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.conftest import ODPADY, PODATEK, QUESTION, REPLY, Watched, app_server, expect, web_settings
+from tests.web.conftest import (
+    ODPADY,
+    PODATEK,
+    QUESTION,
+    REPLY,
+    Watched,
+    app_server,
+    expect,
+    scripted_settings,
+    web_settings,
+)
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.txt"
 HOSTILE_TEXT = (
@@ -189,8 +199,20 @@ def test_a_new_collection_keeps_its_own_documents(open_page: Callable[[str], Wat
     assert watched.errors == []
 
 
-def test_not_found_answer_looks_like_an_answer(open_page: Callable[[str], Watched], server: str) -> None:
-    watched = open_page(server)
+@pytest.fixture()
+def tiny_server(
+    tmp_path: Path, minilm_path: str, embedder: Any, tiny_llm_path: str, tiny_generator: Any
+) -> Iterator[str]:
+    """Answers from the tiny Bielik-shaped model through the transformers backend."""
+    settings = web_settings(tmp_path, minilm_path, llm_model=tiny_llm_path, llm_max_new_tokens=8)
+    with app_server(settings, embedder, tiny_generator) as base:
+        yield base
+
+
+def test_not_found_answer_looks_like_an_answer_and_the_tiny_model_answers(
+    open_page: Callable[[str], Watched], tiny_server: str
+) -> None:
+    watched = open_page(tiny_server)
     page = watched.page
     # Every control on the way is reached with Tab, under its Polish name.
     page.locator("#documents-empty").wait_for()
@@ -211,6 +233,12 @@ def test_not_found_answer_looks_like_an_answer(open_page: Callable[[str], Watche
     turn = ask(page, "Ile kosztuje bilet do kina?")
     assert turn.locator(".answer-text").inner_text() == NO_ANSWER
     assert turn.locator(".error, .notice").count() == 0
+    # A real (tiny, random) model's answer streams in the same way.
+    upload(page, PODATEK)
+    turn = ask(page, "Kiedy zaniechano poboru podatku dochodowego?")
+    assert turn.locator(".answer-text").inner_text().strip() not in ("", NO_ANSWER)
+    assert turn.locator(".error, .notice").count() == 0
+    watched.shot("tiny-model-answer")
     assert watched.errors == []
 
 
@@ -256,13 +284,11 @@ def test_hostile_file_name_and_text_show_as_text_and_run_nothing(
 
 @pytest.fixture()
 def keyed_server(
-    tmp_path: Path, minilm_path: str, embedder: Any, tiny_llm_path: str, tiny_generator: Any
+    tmp_path: Path, minilm_path: str, embedder: Any, scripted_llm: Any, tiny_llm_path: str
 ) -> Iterator[str]:
-    """Keys on, answers from the tiny Bielik-shaped model through the transformers backend."""
-    settings = web_settings(
-        tmp_path, minilm_path, api_keys="klucz-1", llm_model=tiny_llm_path, llm_max_new_tokens=8
-    )
-    with app_server(settings, embedder, tiny_generator) as base:
+    """Keys on (POLRAG_API_KEYS), answers from the scripted model."""
+    settings = scripted_settings(tmp_path, minilm_path, scripted_llm, tiny_llm_path, api_keys="klucz-1")
+    with app_server(settings, embedder) as base:
         yield base
 
 
@@ -286,8 +312,11 @@ def test_keys_on_the_page_asks_for_a_key_and_works_after(
     upload(page, PODATEK)
     documents_region(page).locator("tbody tr").first.wait_for()
     turn = ask(page, "Kiedy zaniechano poboru podatku dochodowego?")
-    assert turn.locator(".answer-text").inner_text().strip()
-    assert turn.locator(".error").count() == 0
+    assert turn.locator(".answer-text").inner_text() == REPLY
+    # The page image needs the key too: fetched with it, shown through an object URL.
+    turn.locator(".answer-text").get_by_role("link").first.click()
+    assert page_image_shown(page) > 0
+    assert page.eval_on_selector("#page-image", "i => i.src").startswith("blob:")
     watched.shot("2-key-accepted")
     # The key lasts for the browser session: a reload does not ask again.
     page.reload()
