@@ -424,3 +424,33 @@ def test_a_scan_shows_its_ocr_progress_and_its_page(
         expect(page.locator("#page-label")).to_have_text("Strona 2 z 5")
         assert page_image_shown(page) > 0
         assert watched.errors == [] and watched.dialogs == []
+
+
+def test_many_files_wait_for_a_free_job_slot_instead_of_failing(
+    open_page: Callable[[str], Watched],
+    tmp_path: Path,
+    minilm_path: str,
+    embedder: Any,
+    scripted_llm: Any,
+    tiny_llm_path: str,
+) -> None:
+    # One job at a time and none queued: the second file meets 429 while the first one ingests.
+    settings = scripted_settings(
+        tmp_path, minilm_path, scripted_llm, tiny_llm_path, upload_jobs=1, upload_jobs_queued=0
+    )
+    with app_server(settings, embedder) as base:
+        watched = open_page(base)
+        page = watched.page
+        page.evaluate(
+            """() => { window.statuses = [];
+                new MutationObserver(() => document.querySelectorAll('#uploads .upload-status')
+                    .forEach(s => window.statuses.push(s.textContent)))
+                .observe(document.getElementById('uploads'),
+                         {subtree: true, childList: true, characterData: true});
+            }"""
+        )
+        upload(page, ODPADY, PODATEK)
+        assert page.locator("#uploads li.failed").count() == 0
+        assert page.locator("#uploads li.done").count() == 2
+        assert any(s.startswith("Serwer jest zajęty") for s in page.evaluate("() => window.statuses"))
+        assert all("429" in error for error in watched.errors), watched.errors

@@ -99,7 +99,7 @@ export function withQuery(path, params) {
  * Upload one file as a background job: resolves to the job (202) or the result; onProgress(0..1)
  * follows the bytes sent (XMLHttpRequest: fetch cannot report upload progress).
  */
-export function uploadFile(file, collection, onProgress) {
+export function uploadFile(file, collection, onProgress, onWait = () => {}) {
   const attempt = () =>
     new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
@@ -121,6 +121,13 @@ export function uploadFile(file, collection, onProgress) {
       const xhr = await attempt();
       if (xhr.status === 401) {
         await newKey();
+        continue;
+      }
+      // Busy (too many jobs queued, or the collection locked by another write): wait, send again.
+      if (xhr.status === 429 || xhr.status === 409) {
+        const seconds = Number(xhr.getResponseHeader("Retry-After")) || 5;
+        onWait(seconds);
+        await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
         continue;
       }
       const body = xhr.response || {};

@@ -61,10 +61,17 @@ function fileRow(file) {
 async function send(file, collection, row, onStored) {
   row.status.textContent = "Wysyłanie…";
   try {
-    const job = await uploadFile(file, collection, (fraction) => {
-      row.bar.value = Math.round(fraction * 100);
-      row.status.textContent = `Wysyłanie ${Math.round(fraction * 100)}%`;
-    });
+    const job = await uploadFile(
+      file,
+      collection,
+      (fraction) => {
+        row.bar.value = Math.round(fraction * 100);
+        row.status.textContent = `Wysyłanie ${Math.round(fraction * 100)}%`;
+      },
+      (seconds) => {
+        row.status.textContent = `Serwer jest zajęty innymi plikami, ponowię za ${seconds} s`;
+      },
+    );
     row.bar.removeAttribute("value"); // sent; now an indeterminate bar until the job says more
     // Follow the job without holding up the next upload.
     follow(job, row, onStored);
