@@ -1,4 +1,4 @@
-"""Every vector `polrag ingest` stores is the embedding of its own chunk's text.
+"""Every vector `polrag ingest` stores is the embedding of its own chunk (its heading, then its text).
 
 Run as a user runs it: the real CLI in a fresh process, so whatever the command imports before
 the embedder loads is in play. Importing the OCR module once set OMP_THREAD_LIMIT=1 after torch
@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.chunking import embedding_texts
+from rag.types import Chunk
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -32,10 +35,22 @@ def test_ingested_vectors_are_the_embeddings_of_their_chunks(settings, embedder,
     assert done.returncode == 0, done.stderr
 
     with sqlite3.connect(settings.index_dir / "default" / "catalog.sqlite3") as catalog:
-        rows = catalog.execute("SELECT text, vector FROM chunks ORDER BY id").fetchall()
+        rows = catalog.execute(
+            "SELECT document_id, ordinal, text, heading, char_start, char_end, tokens, vector "
+            "FROM chunks ORDER BY id"
+        ).fetchall()
     assert len(rows) >= 10, "enough chunks for several rows per embedding batch"
-    stored = np.stack([np.frombuffer(vector, dtype=np.float32) for _, vector in rows])
-    fresh = embedder.encode_passages([text for text, _ in rows])
+    stored = np.stack([np.frombuffer(row[-1], dtype=np.float32) for row in rows])
+    # What the pipeline gives the embedder: the chunk under its heading where that fits.
+    chunks = [
+        Chunk(doc, "", ordinal, text, None, None, start, end, heading=heading, token_count=tokens)
+        for doc, ordinal, text, heading, start, end, tokens, _ in rows
+    ]
+    texts = embedding_texts(chunks, embedder.token_counter(), embedder.max_passage_tokens)
+    assert any(text != chunk.text for text, chunk in zip(texts, chunks, strict=True)), (
+        "some chunks read under a heading"
+    )
+    fresh = embedder.encode_passages(texts)
     agreement = np.sum(stored * fresh, axis=1)
     # bf16 weights in both processes; a wrong row is near 0.1, a right one above 0.99.
     assert agreement.min() > 0.98, [round(float(a), 3) for a in agreement]
