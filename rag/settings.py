@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(
         32, ge=1, le=1024, description="Chunks per forward pass, or per request to an embedding server."
     )
+    embedding_runtime: Literal["auto", "torch", "onnx", "openvino"] = Field(
+        "auto",
+        description="Runtime of the in-process embedder. auto: torch on CUDA and AMX CPUs, else the "
+        "fastest of torch, ONNX Runtime (int8 when it passes the quality gate) and OpenVINO, timed "
+        "once per model and CPU; onnx/openvino need the cpu extra. Exports are cached beside the model.",
+    )
     embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
         description="auto: float16 on CUDA, bfloat16 on CPUs with native bf16 (AMX/AVX512-BF16), "
