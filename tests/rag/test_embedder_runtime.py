@@ -1,0 +1,190 @@
+"""The ONNX Runtime / OpenVINO embedder path with the real MiniLM: export, int8 gate, choice.
+
+The quality gate as a test: the int8 graph is used only when its vectors stay within 0.01
+cosine of float32 torch, and retrieval on the own eval set ranks as float32 does.
+bench/embed_quality.py gives the recall figures on PoQuAD and the whole own set.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+EVAL = Path(__file__).parents[1] / "data" / "eval"
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text).casefold()
+
+
+def eval_texts() -> tuple[list[str], list[str], list[set[int]]]:
+    """Paragraphs of the own set's text documents, the questions on them, and for each question
+    the paragraphs that hold its answer (those with none are left out)."""
+    passages, owner = [], []
+    for path in sorted(EVAL.glob("*.txt")):
+        for paragraph in path.read_text("utf-8").split("\n\n"):
+            if len(paragraph.strip()) > 80:
+                passages.append(paragraph.strip())
+                owner.append(path.name)
+    questions, relevant = [], []
+    for line in (EVAL / "qa.jsonl").read_text("utf-8").splitlines():
+        item = json.loads(line)
+        answer = squash(item.get("answer") or "")
+        hits = {
+            i for i, text in enumerate(passages) if owner[i] == item["document"] and answer in squash(text)
+        }
+        if answer and hits:
+            questions.append(item["question"])
+            relevant.append(hits)
+    return passages, questions, relevant
+
+
+def recall_at(k: int, queries: np.ndarray, passages: np.ndarray, relevant: list[set[int]]) -> float:
+    ranked = np.argsort(-(queries @ passages.T), axis=1)[:, :k]
+    return float(
+        np.mean([bool(set(row.tolist()) & want) for row, want in zip(ranked, relevant, strict=True)])
+    )
+
+
+@pytest.fixture(scope="module")
+def float32_embedder(minilm_path: str):  # type: ignore[no-untyped-def]
+    from rag.embeddings import Embedder
+
+    model = Embedder(minilm_path, device="cpu", dtype="float32", runtime="torch")
+    model.warm_up()
+    return model
+
+
+@pytest.fixture()
+def model_copy(minilm_path: str, tmp_path: Path) -> str:
+    """A private copy of MiniLM, so the export cache beside it starts empty."""
+    return str(shutil.copytree(minilm_path, tmp_path / "minilm"))
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_exported_runtime_keeps_float32_quality(
+    runtime: str, minilm_path: str, float32_embedder, tmp_path: Path
+):  # type: ignore[no-untyped-def]
+    pytest.importorskip("openvino" if runtime == "openvino" else "onnxruntime")
+    from rag.embeddings import Embedder
+
+    model = Embedder(minilm_path, device="cpu", runtime=runtime, cache_root=tmp_path)
+    model.warm_up()
+    assert model.runtime == runtime
+    if runtime == "onnx":
+        assert model.dtype == "int8", "MiniLM passes the int8 gate (mean cosine >= 0.99)"
+    passages, questions, relevant = eval_texts()
+    assert len(questions) >= 20
+    got_p, want_p = model.encode_passages(passages), float32_embedder.encode_passages(passages)
+    got_q, want_q = model.encode_queries(questions), float32_embedder.encode_queries(questions)
+    assert got_p.dtype == np.float32 and got_p.shape == want_p.shape
+    cosines = np.concatenate([np.sum(got_p * want_p, axis=1), np.sum(got_q * want_q, axis=1)])
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.95, (cosines.mean(), cosines.min())
+    # Dense recall on the labelled questions: within 0.01 of float32, or one question on a set
+    # this small (bench/embed_quality.py holds the 0.01 on PoQuAD and the whole own set).
+    allowed = max(0.01, 1 / len(questions)) + 1e-9
+    for k in (1, 5, 10):
+        got, want = recall_at(k, got_q, got_p, relevant), recall_at(k, want_q, want_p, relevant)
+        assert want - got <= allowed, (k, got, want)
+
+
+def test_gate_refuses_int8_that_drifts(model_copy: str, float32_embedder, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A gate MiniLM's int8 cannot meet: the float32 graph runs instead, exact to float32 torch."""
+    from rag import embedder_export
+    from rag.embeddings import Embedder
+
+    monkeypatch.setattr(embedder_export, "MIN_MEAN_COSINE", 0.99999)
+    model = Embedder(model_copy, device="cpu", runtime="onnx")
+    model.warm_up()
+    assert model.dtype == "float32"
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    gate = json.loads((folder / "gate.json").read_text())
+    assert gate["int8_passed"] is False and gate["ffn_output_float"] is True  # both tries failed
+    assert not (folder / "model_int8.onnx").exists()
+    passages, _, _ = eval_texts()
+    cosines = np.sum(model.encode_passages(passages) * float32_embedder.encode_passages(passages), axis=1)
+    assert cosines.min() >= 0.9999
+
+
+def _export_in_process(model: str, out: str) -> None:
+    from rag.embeddings import Embedder
+
+    embedder = Embedder(model, device="cpu", runtime="onnx")
+    embedder.warm_up()
+    vector = embedder.encode_passages(["Ustawa o ochronie danych osobowych."])
+    Path(out).write_text(json.dumps({"dtype": embedder.dtype, "vector": vector[0].tolist()}))
+
+
+def test_concurrent_processes_export_once_and_agree(model_copy: str, tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    outs = [tmp_path / f"out{n}.json" for n in range(2)]
+    workers = [context.Process(target=_export_in_process, args=(model_copy, str(o))) for o in outs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(300)
+        assert worker.exitcode == 0
+    results = [json.loads(o.read_text()) for o in outs]
+    assert results[0]["dtype"] == results[1]["dtype"] == "int8"
+    assert np.allclose(results[0]["vector"], results[1]["vector"], atol=1e-6)
+    assert len(list(Path(model_copy).glob("polrag-onnx-*"))) == 1  # one export, no leftovers
+    assert not list(Path(model_copy).glob(".export-*"))
+
+
+def test_read_only_model_folder_exports_under_the_cache_root(model_copy: str, tmp_path: Path) -> None:
+    from rag.embedder_export import cache_folder
+
+    folder = Path(model_copy)
+    assert cache_folder(model_copy, tmp_path).parent == folder
+    folder.chmod(0o555)
+    try:
+        target = cache_folder(model_copy, tmp_path / "root")
+        if target.parent == folder:
+            pytest.skip("running as root: every folder is writable")
+        assert target.parent == tmp_path / "root" / ".embedder-cache"
+    finally:
+        folder.chmod(0o755)
+
+
+def test_auto_keeps_torch_on_cuda_and_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import embedder_runtime
+
+    assert embedder_runtime.fixed_choice("auto", "cuda") == "torch"
+    features = {"avx2": True, "avx512": True, "avx512_bf16": True, "amx": True, "isa_cap": False}
+    monkeypatch.setattr(embedder_runtime, "cpu_features", lambda: features)
+    assert embedder_runtime.fixed_choice("auto", "cpu") == "torch"
+    monkeypatch.setattr(embedder_runtime, "cpu_features", lambda: {**features, "amx": False})
+    assert embedder_runtime.fixed_choice("auto", "cpu") is None  # probe
+    assert embedder_runtime.fixed_choice("onnx", "cpu") == "onnx"
+
+
+def test_missing_runtime_package_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import embedder_runtime
+    from rag.errors import ConfigError
+
+    monkeypatch.setattr(embedder_runtime, "available", lambda runtime: runtime == "torch")
+    with pytest.raises(ConfigError, match=r"POLRAG_EMBEDDING_RUNTIME=openvino needs the openvino package"):
+        embedder_runtime.fixed_choice("openvino", "cpu")
+    assert embedder_runtime.fixed_choice("auto", "cpu") == "torch"
+
+
+def test_isa_cap_hides_avx512_and_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import device
+
+    device.cpu_features.cache_clear()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    try:
+        features = device.cpu_features()
+        assert not features["avx512"] and not features["avx512_bf16"] and not features["amx"]
+        assert features["isa_cap"]
+        assert device.resolve_dtype("auto", "cpu") == "float32"
+    finally:
+        device.cpu_features.cache_clear()
