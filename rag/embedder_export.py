@@ -91,7 +91,8 @@ def cache_folder(model_name: str, fallback_root: Path) -> Path:
     fingerprint = source_fingerprint(local if local.is_dir() else None, model_name)
     if local.is_dir() and os.access(local, os.W_OK):
         return local / f"polrag-onnx-{fingerprint}"
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name.strip("/"))[-80:]
+    label = local.name if local.is_dir() else model_name.strip("/").replace("/", "--")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[-80:]
     return fallback_root / ".embedder-cache" / f"{safe}-{fingerprint}"
 
 
