@@ -66,7 +66,8 @@ def float32_embedder(minilm_path: str):  # type: ignore[no-untyped-def]
 @pytest.fixture()
 def model_copy(minilm_path: str, tmp_path: Path) -> str:
     """A private copy of MiniLM, so the export cache beside it starts empty."""
-    return str(shutil.copytree(minilm_path, tmp_path / "minilm"))
+    skip = shutil.ignore_patterns("polrag-onnx-*", ".export-*")  # exports other runs left there
+    return str(shutil.copytree(minilm_path, tmp_path / "minilm", ignore=skip))
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "openvino"])
