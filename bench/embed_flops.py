@@ -11,6 +11,9 @@ mmlw-retrieval-roberta-large has 24 such layers; its time for 100 pages is 24 la
 for the tokens of 100 pages of the acts in ``../shared/data/pdfs`` (characters per page
 measured; ``--chars-per-token`` for its Polish BPE tokenizer, an assumption, printed).
 
+For AVX2-only figures set both ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 (torch's
+float32 GEMMs are MKL's). ONNX Runtime's MLAS cannot be capped.
+
 Run from the repo root:  python bench/embed_flops.py [--layers 2] [--batch 8] [--tokens 384]
 """
 

@@ -11,8 +11,8 @@ its own fresh subprocess, one after another, so model loading and memory are mea
   CPU. LangChain cuts each chunk at the model's 256 tokens; polrag embeds all of the text. The
   one-time ONNX export (cached beside the model) is done by a job of its own before them.
 * CPU features (AVX2, AVX-512, AVX512-BF16, AMX) as the jobs see them: ``--isa avx2`` sets
-  ONEDNN_MAX_CPU_ISA=AVX2 for every job, which makes torch (and OpenVINO's oneDNN kernels) run
-  as on an AVX2-only CPU; ONNX Runtime's MLAS picks its kernels from CPUID and cannot be capped,
+  ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 for every job, which makes torch
+  (and OpenVINO's oneDNN kernels) run as on an AVX2-only CPU; ONNX Runtime's MLAS picks its kernels from CPUID and cannot be capped,
   so its figures stay AVX-512 ones on an AVX-512 machine.
 * parse + clean + chunk alone, one process, best of ``--repeats``: PyPDFLoader.load +
   split_documents vs polrag's ``prepare_file``.
@@ -445,7 +445,10 @@ def main() -> None:
         sys.exit(f"no PDFs in {args.pdf_dir}")
     repeats = 1 if args.quick else args.repeats
     if args.isa:
-        os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()  # inherited by every job
+        # Inherited by every job. torch's float32 GEMMs go through MKL, which oneDNN's cap
+        # does not reach (capped alone, torch float32 ran as fast as uncapped).
+        os.environ["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()
+        os.environ["MKL_ENABLE_INSTRUCTIONS"] = args.isa.upper()
     version = code_version()
     print(f"{len(pdfs)} PDFs from {args.pdf_dir.resolve()}, polrag {version}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="polrag-bench-") as tmp:
