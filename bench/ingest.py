@@ -12,8 +12,8 @@ its own fresh subprocess, one after another, so model loading and memory are mea
   one-time ONNX export (cached beside the model) is done by a job of its own before them.
 * CPU features (AVX2, AVX-512, AVX512-BF16, AMX) as the jobs see them: ``--isa avx2`` sets
   ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 for every job, which makes torch
-  (and OpenVINO's oneDNN kernels) run as on an AVX2-only CPU; ONNX Runtime's MLAS picks its kernels from CPUID and cannot be capped,
-  so its figures stay AVX-512 ones on an AVX-512 machine.
+  (and OpenVINO's oneDNN kernels) run as on an AVX2-only CPU; ONNX Runtime's MLAS picks its
+  kernels from CPUID and cannot be capped, so its figures stay AVX-512 ones on such a machine.
 * parse + clean + chunk alone, one process, best of ``--repeats``: PyPDFLoader.load +
   split_documents vs polrag's ``prepare_file``.
 * ``--growth`` only (it doubles the run time): memory scaling: polrag on the corpus vs the
