@@ -311,9 +311,9 @@ def documents_show(
     doc = target.document(document_id)
     if doc is None:
         raise DocumentNotFound(f"no document with id {document_id!r} in collection {target.name!r}")
-    chunks = target.catalog.chunks_of(document_id)
+    chunks = target.chunks_of(document_id)
     floor = library.settings.ocr_confidence_floor
-    reads = target.catalog.page_reads(document_id)
+    reads = target.page_reads(document_id)
     if as_json:
         data = _document_json(doc)
         data["ocr_pages"] = [

@@ -108,7 +108,7 @@ def settings_for(index_dir: Path, model: str, **overrides: Any) -> Settings:
 def answer_in_chunk(collection: Collection, items: list[QAItem]) -> float:
     """Share of questions whose answer lies inside one chunk of their file."""
     by_name = {doc.file_name: doc.id for doc in collection.documents()}
-    chunks = {name: collection.catalog.chunks_of(doc_id) for name, doc_id in by_name.items()}
+    chunks = {name: collection.chunks_of(doc_id) for name, doc_id in by_name.items()}
     found = sum(any(is_relevant(hit, item) for hit in chunks.get(item.document, [])) for item in items)
     return found / len(items)
 

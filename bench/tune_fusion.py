@@ -89,7 +89,7 @@ def collect(library: Library, name: str, docs: list[Path], items: list[QAItem]) 
     report = ingest_paths(library, docs, collection=name, workers=0)
     ingest_s = time.perf_counter() - started
     collection = library.collection(name)
-    chunks = {d.file_name: collection.catalog.chunks_of(d.id) for d in collection.documents()}
+    chunks = {d.file_name: collection.chunks_of(d.id) for d in collection.documents()}
     in_chunk = sum(any(is_relevant(c, item) for c in chunks.get(item.document, [])) for item in items)
     analyzer, embedder = library.retriever.analyzer, library.retriever.embedder
     rankings: list[Rankings] = []

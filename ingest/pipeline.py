@@ -19,10 +19,10 @@ from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.ocr import OcrOptions
 from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
-from rag.collection import CollectionWriter
 from rag.errors import BadDocumentError
 from rag.library import Library
 from rag.progress import IngestProgress, Stage, reporting_ocr
+from rag.store import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ def _prepare_all(
 
 def _commit_all(
     prepared: Iterable[PreparedDocument | FailedFile],
-    writer: CollectionWriter,
+    writer: StoreWriter,
     embedder,  # type: ignore[no-untyped-def]
     report: IngestReport,
     on_progress: ProgressCallback | None,
@@ -341,7 +341,7 @@ def _commit_all(
 
 def _embed_and_store(
     batch: list[PreparedDocument],
-    writer: CollectionWriter,
+    writer: StoreWriter,
     embedder,  # type: ignore[no-untyped-def]
     report: IngestReport,
     sources: dict[str, str],

@@ -155,6 +155,10 @@ class Catalog:
                     db.execute("ROLLBACK")
                 raise
 
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+        """Rows of one read on this thread's connection (for modules reading the catalogue)."""
+        return self._db.execute(sql, params).fetchall()
+
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -196,10 +200,13 @@ class Catalog:
         vectors: np.ndarray,
         lexical: Sequence[tuple[str, str]],
         page_reads: Sequence[Page] = (),
+        chunk_ids: Sequence[int] | None = None,
+        added_at: str | None = None,
     ) -> list[int]:
         """Insert a document and its chunks inside ``db``'s open transaction; returns chunk ids.
 
-        ``lexical`` holds each chunk's analysed (terms, heading terms) for the BM25 index.
+        ``lexical`` holds each chunk's analysed (terms, heading terms) for the BM25 index;
+        ``chunk_ids`` and ``added_at`` keep those of a document copied from another store.
         """
         db.execute(
             "INSERT INTO documents(id, file_name, media_type, sha256, pages, size_bytes, "
@@ -212,15 +219,17 @@ class Catalog:
                 pages,
                 size_bytes,
                 source_path,
-                datetime.now(UTC).isoformat(timespec="seconds"),
+                added_at or datetime.now(UTC).isoformat(timespec="seconds"),
             ),
         )
         ids = []
-        for chunk, vector in zip(chunks, vectors, strict=True):
+        given = list(chunk_ids) if chunk_ids is not None else [None] * len(chunks)
+        for chunk, vector, given_id in zip(chunks, vectors, given, strict=True):
             cursor = db.execute(
-                "INSERT INTO chunks(document_id, ordinal, text, heading, first_page, last_page, "
-                "char_start, char_end, tokens, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks(id, document_id, ordinal, text, heading, first_page, last_page, "
+                "char_start, char_end, tokens, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    given_id,
                     document_id,
                     chunk.ordinal,
                     chunk.text,
@@ -300,6 +309,17 @@ class Catalog:
             (document_id,),
         )
         return [PageRead(row[0], row[1], row[2], row[3] or 0) for row in rows]
+
+    def page_records(self, document_id: str) -> tuple[Page, ...]:
+        """The OCR'd pages as stored (method, confidence, words; no text), in page order."""
+        rows = self._db.execute(
+            "SELECT page, method, confidence, words FROM page_reads WHERE document_id = ? ORDER BY page",
+            (document_id,),
+        )
+        return tuple(
+            Page(page, "", method, confidence, tuple(OcrWord(*word) for word in json.loads(words)))
+            for page, method, confidence, words in rows
+        )
 
     def page_words(self, document_id: str, page: int) -> tuple[OcrWord, ...]:
         """The words OCR read on one page, with their boxes; () for a page read from its text layer."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from rag.analysis import ANALYSIS_VERSION
 from rag.catalog import Catalog
+from rag.catalog_export import stored_document
 from rag.collection_writer import CollectionWriter, document_id_for, lexical_entry
 from rag.derived_indexes import VECTORS, VECTORS_STATE, DerivedIndexes
 from rag.errors import CollectionBusy, CollectionNotFound
@@ -28,7 +29,8 @@ from rag.lexical_index import LexicalIndex
 from rag.manifest import FORMAT_VERSION, MANIFEST, Manifest, list_collections, read_manifest
 from rag.originals import OriginalStore
 from rag.settings import check_collection_name
-from rag.types import Chunk, ChunkSpan, DocumentInfo, Hit, OcrWord, ParsedDocument
+from rag.store import StoredDocument, StoreStats
+from rag.types import Chunk, ChunkSpan, DocumentInfo, Hit, OcrWord, PageRead, ParsedDocument
 from rag.vector_index import VectorIndex
 
 __all__ = [
@@ -53,7 +55,8 @@ CATALOG = "catalog.sqlite3"
 
 
 class Collection:
-    """An open collection. Searches are thread-safe; writes go through :meth:`writer`."""
+    """An open collection in the embedded store (a :class:`rag.store.Store`). Searches are
+    thread-safe; writes go through :meth:`writer`."""
 
     def __init__(
         self,
@@ -158,6 +161,20 @@ class Collection:
         """The original file with these bytes, or None when it is not kept."""
         return self.originals.get(sha256)
 
+    def chunks_of(self, document_id: str) -> list[Hit]:
+        return self.catalog.chunks_of(document_id)
+
+    def page_reads(self, document_id: str) -> list[PageRead]:
+        return self.catalog.page_reads(document_id)
+
+    def stats(self) -> StoreStats:
+        documents = len(self.catalog.list_documents())
+        return StoreStats(documents, self.catalog.chunk_count(), len(self), len(self._indexes.lexical))
+
+    def export(self) -> Iterator[StoredDocument]:
+        for info in self.documents():
+            yield stored_document(self.catalog, info, self.manifest.dimension)
+
     def search(
         self, query_vectors: np.ndarray, k: int, *, document_ids: Sequence[str] | None = None
     ) -> list[list[Hit]]:
@@ -236,6 +253,9 @@ class Collection:
         replaces: str | None,
         source_path: str,
         original: Path | None = None,
+        page_count: int | None = None,
+        chunk_ids: Sequence[int] | None = None,
+        added_at: str | None = None,
     ) -> None:
         """Store a document (replacing document ``replaces``) in the catalogue, then in the
         indexes. Only for :class:`CollectionWriter`, which holds the locks.
@@ -253,13 +273,15 @@ class Collection:
                 file_name=document.file_name,
                 media_type=document.media_type,
                 sha256=document.sha256,
-                pages=len(document.pages),
+                pages=len(document.pages) if page_count is None else page_count,
                 size_bytes=document.size_bytes,
                 source_path=source_path,
                 chunks=chunks,
                 vectors=vectors,
                 lexical=lexical,
                 page_reads=document.pages,
+                chunk_ids=chunk_ids,
+                added_at=added_at,
             )
         self._indexes.apply(removed, ids, vectors, lexical, catalog.generation())
         if previous is not None:
@@ -324,6 +346,9 @@ class Collection:
                 self._sweep_originals()
         except (CollectionBusy, OSError):  # busy, or deleted meanwhile: the next writer sweeps
             pass
+
+    def gone(self) -> bool:
+        return self.folder_moved()
 
     def folder_moved(self) -> bool:
         """Whether the folder under this collection's name is no longer the one it was opened in

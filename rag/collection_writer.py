@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.analysis import default_analyzer
+from rag.store import StoredDocument
 from rag.types import Chunk, DocumentInfo, ParsedDocument
 
 if TYPE_CHECKING:
@@ -64,6 +65,28 @@ class CollectionWriter:
         """Keep the original of a document stored before originals were (its bytes are ``sha256``)."""
         if original is not None and self._collection.catalog.sha256_used(sha256):
             self._collection.originals.put(sha256, original)
+
+    def restore(self, stored: StoredDocument) -> None:
+        """Store a document copied from another store as it was (ids, vectors and terms kept)."""
+        collection = self._collection
+        info = stored.info
+        previous = collection.catalog.find_by_name(info.file_name)
+        if previous is not None and previous.id == info.id:
+            return
+        document = ParsedDocument(info.file_name, info.media_type, info.sha256, stored.pages, info.size_bytes)
+        collection.commit_document(
+            document,
+            info.id,
+            stored.chunks,
+            stored.vectors,
+            list(stored.lexical),
+            replaces=previous.id if previous else None,
+            source_path=info.source_path,
+            page_count=info.pages,
+            chunk_ids=stored.chunk_ids,
+            added_at=info.added_at,
+        )
+        self._dirty = True
 
     def delete(self, document_id: str) -> bool:
         collection = self._collection

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from rag.analysis import default_analyzer
-from rag.catalog import Catalog
-from rag.collection import CATALOG, MANIFEST, Collection, Manifest, list_collections
 from rag.device import resolve_device
 from rag.embedder import TextEmbedder, build_embedder
 from rag.embeddings import reads_polish
 from rag.errors import CollectionNotFound, PolragError
-from rag.files import file_lock
+from rag.manifest import Manifest
 from rag.reranker import Reranker
 from rag.retrieval import Mode, RetrievalConfig, Retriever
-from rag.settings import COLLECTION_NAME, Settings, check_collection_name
+from rag.settings import Settings
+from rag.store import Store, StoreBackend
+from rag.stores import open_backend
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
-# A deleted collection's folder is renamed to this prefix first (one atomic step, under its
-# write lock) and removed after; such names are never valid collection names, so never listed.
-GRAVE_PREFIX = ".deleted-"
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,11 @@ class Library:
     """Holds the embedder and every collection opened so far; load it once per process."""
 
     def __init__(
-        self, settings: Settings, embedder: TextEmbedder | None = None, reranker: Reranker | None = None
+        self,
+        settings: Settings,
+        embedder: TextEmbedder | None = None,
+        reranker: Reranker | None = None,
+        backend: StoreBackend | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or build_embedder(settings)
@@ -63,7 +60,8 @@ class Library:
                 rerank_top=settings.rerank_top,
             ),
         )
-        self._collections: dict[str, Collection] = {}
+        self.backend = backend or open_backend(settings)
+        self._collections: dict[str, Store] = {}
         self._lock = threading.Lock()
 
     def expected_manifest(self) -> Manifest:
@@ -78,41 +76,31 @@ class Library:
             max_chunk_tokens=embedder.max_passage_tokens,
         )
 
-    def collection(self, name: str | None = None, *, create: bool = False) -> Collection:
+    def collection(self, name: str | None = None, *, create: bool = False) -> Store:
         """An open collection; ``create`` makes it when missing, else CollectionNotFound."""
         name = name or self.settings.collection
         with self._lock:
-            if name in self._collections and self._collections[name].folder_moved():
+            if name in self._collections and self._collections[name].gone():
                 # Deleted (and maybe made again) by another process: its open files are gone.
                 del self._collections[name]
             if name not in self._collections:
-                self._collections[name] = Collection.open(
-                    self.settings.index_dir,
-                    name,
-                    self.expected_manifest(),
-                    create=create,
-                    lock_timeout=self.settings.lock_timeout_s,
-                    ann_threshold=self.settings.ann_threshold,
-                    ann_nprobe=self.settings.ann_nprobe,
-                )
+                self._collections[name] = self.backend.open(name, self.expected_manifest(), create=create)
             return self._collections[name]
 
     def collection_names(self) -> list[str]:
-        """Names of the collections under the index dir, sorted."""
-        # Not the folder of a deletion under way (or cut short by a crash): it still holds a
-        # manifest until it is removed, but it is no collection any more.
-        return [name for name in list_collections(self.settings.index_dir) if COLLECTION_NAME.fullmatch(name)]
+        """Names of the collections in the store, sorted."""
+        return self.backend.names()
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection with its document and chunk counts (one that cannot open says why)."""
         infos = []
         for name in self.collection_names():
             try:
-                target = self.collection(name)
-                documents, chunks = len(target.documents()), target.catalog.chunk_count()
+                stats = self.collection(name).stats()
                 # The index sizes let an operator (and bench/soak.py) see them agree with the catalogue.
-                lexical = len(target._lexical)
-                infos.append(CollectionInfo(name, documents, chunks, len(target), lexical))
+                infos.append(
+                    CollectionInfo(name, stats.documents, stats.chunks, stats.vectors, stats.lexical_rows)
+                )
             except CollectionNotFound:
                 continue  # deleted since it was listed
             except PolragError as exc:
@@ -120,39 +108,25 @@ class Library:
         return infos
 
     def delete_collection(self, name: str, *, only_if_empty: bool = False) -> bool:
-        """Remove collection ``name`` with its files; CollectionNotFound when there is none.
+        """Remove collection ``name`` with everything in it; CollectionNotFound when there is none.
 
-        Taken under the collection's write lock, so no writer in any process is half-way through
-        it. ``only_if_empty`` keeps a collection that holds any document and returns False then
-        (a batch that stored nothing removes the collection it created, never another's work).
-        Searches already running on it finish on the open files; later ones get CollectionNotFound.
+        No writer in any process is half-way through it when it goes. ``only_if_empty`` keeps a
+        collection that holds any document and returns False then (a batch that stored nothing
+        removes the collection it created, never another's work). Searches already running on it
+        finish; later ones get CollectionNotFound.
         """
-        check_collection_name(name)
-        index_dir = self.settings.index_dir
-        folder = index_dir / name
-        if not (folder / MANIFEST).is_file():
-            raise CollectionNotFound(name, index_dir)
-        with file_lock(folder, self.settings.lock_timeout_s, name):
-            if not (folder / MANIFEST).is_file():  # another process deleted it while we waited
-                raise CollectionNotFound(name, index_dir)
-            if only_if_empty and _has_documents(folder):
-                return False
-            grave = index_dir / f"{GRAVE_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
-            os.replace(folder, grave)
+        if not self.backend.delete(name, only_if_empty=only_if_empty):
+            return False
         with self._lock:
-            # Not closed here: a search that already holds it reads on from the renamed files,
-            # and its connections close when the last reference goes.
+            # Not closed here: a search that already holds it reads on, and its connections
+            # close when the last reference goes.
             self._collections.pop(name, None)
-        shutil.rmtree(grave, ignore_errors=True)
         log.info("collection %s deleted", name)
         return True
 
     def sweep_deleted(self) -> None:
-        """Remove folders of deletions a crash interrupted (renamed, not yet removed)."""
-        index_dir = self.settings.index_dir
-        if index_dir.is_dir():
-            for folder in index_dir.glob(f"{GRAVE_PREFIX}*"):
-                shutil.rmtree(folder, ignore_errors=True)
+        """Remove what deletions a crash interrupted left behind."""
+        self.backend.sweep()
 
     def search(
         self,
@@ -177,19 +151,11 @@ class Library:
             for collection in self._collections.values():
                 collection.close()
             self._collections.clear()
+        self.backend.close()
         # An embedding server's client holds sockets and request threads until closed.
         close = getattr(self.embedder, "close", None)
         if self._owns_embedder and close is not None:
             close()
-
-
-def _has_documents(folder: Path) -> bool:
-    # A catalogue of its own: opening the Collection here could wait on the lock we hold.
-    catalog = Catalog(folder / CATALOG)
-    try:
-        return bool(catalog.list_documents())
-    finally:
-        catalog.close()
 
 
 def _reranker_for(settings: Settings) -> Reranker | None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from rag.analysis import PolishAnalyzer
-from rag.collection import Collection
 from rag.control_tokens import neutralise
 from rag.embedder import TextEmbedder
 from rag.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from rag.reranker import Reranker
+from rag.store import Store
 from rag.types import Hit
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -55,7 +55,7 @@ class Retriever:
     def retrieve(
         self,
         question: str,
-        collection: Collection,
+        collection: Store,
         *,
         k: int = 6,
         mode: Mode = "hybrid",
@@ -92,7 +92,7 @@ class Retriever:
         return [_without_control_tokens(hit) for hit in hits]
 
     def _dense(
-        self, question: str, collection: Collection, pool: int, document_ids: Sequence[str] | None
+        self, question: str, collection: Store, pool: int, document_ids: Sequence[str] | None
     ) -> list[Hit]:
         vector = self.embedder.encode_queries([question])
         return collection.search(vector, pool, document_ids=document_ids)[0]

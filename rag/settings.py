@@ -248,6 +248,21 @@ class Settings(BaseSettings):
         description="IVF lists searched per query (recall against speed); unset: a fifth of the lists.",
     )
     lock_timeout_s: float = Field(60.0, ge=0, description="How long a writer waits for a collection's lock.")
+    database_url: str = Field(
+        "",
+        description="postgresql://… keeps collections in PostgreSQL + pgvector, shared by every replica "
+        "and ingest process given the same URL; empty keeps them in folders under POLRAG_INDEX_DIR.",
+    )
+    database_pool_size: int = Field(
+        8, ge=1, le=256, description="Most connections one process holds to POLRAG_DATABASE_URL."
+    )
+    hnsw_ef_search: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="PostgreSQL store: HNSW candidates per query (recall against speed); iterative "
+        "scans go past it until a filtered search has its k hits.",
+    )
     upload_wait_s: float = Field(
         30.0,
         ge=0,
@@ -269,6 +284,13 @@ class Settings(BaseSettings):
     def _collection_name(cls, value: str) -> str:
         if not COLLECTION_NAME.fullmatch(value):
             raise ValueError("use 1-64 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or be empty for the folder store)")
         return value
 
     @field_validator("embedding_model", "llm_model")

@@ -124,7 +124,7 @@ def get_document(document_id: str, services: ServicesDep, collection: Collection
         OcrPageOut(
             page=r.page, confidence=r.confidence, words=r.words, low_confidence=r.low_confidence(floor)
         )
-        for r in target.catalog.page_reads(document_id)
+        for r in target.page_reads(document_id)
     ]
     return out
 

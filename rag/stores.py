@@ -1,0 +1,27 @@
+"""Which store holds the collections: one setting, POLRAG_DATABASE_URL, decides."""
+
+from __future__ import annotations
+
+from rag.embedded import EmbeddedBackend
+from rag.settings import Settings
+from rag.store import StoreBackend
+
+
+def open_backend(settings: Settings, database_url: str | None = None) -> StoreBackend:
+    """PostgreSQL when a database URL is set (``database_url`` overrides the setting), else folders."""
+    url = settings.database_url if database_url is None else database_url
+    if url:
+        from rag.pg.backend import PgBackend  # psycopg only where PostgreSQL is used
+
+        return PgBackend(
+            url,
+            pool_size=settings.database_pool_size,
+            ef_search=settings.hnsw_ef_search,
+            lock_timeout=settings.lock_timeout_s,
+        )
+    return EmbeddedBackend(
+        settings.index_dir,
+        lock_timeout=settings.lock_timeout_s,
+        ann_threshold=settings.ann_threshold,
+        ann_nprobe=settings.ann_nprobe,
+    )
