@@ -146,3 +146,19 @@ def tiny_generator(tiny_llm_path: str):  # type: ignore[no-untyped-def]
     generator = TransformersGenerator(tiny_llm_path, device="cpu")
     generator.warm_up()
     return generator
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """URL of a real PostgreSQL with pgvector for the whole session (see tests/postgres.py)."""
+    from tests.postgres import server_url
+
+    return server_url()
+
+
+@pytest.fixture()
+def database_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    from tests.postgres import fresh_database
+
+    yield from fresh_database(postgres_server)

@@ -1,0 +1,274 @@
+"""One collection in PostgreSQL: reads and searches (writes in :mod:`rag.pg.writer`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from rag.errors import CollectionNotFound
+from rag.manifest import Manifest
+from rag.pg import lexical
+from rag.store import StoredDocument, StoreStats, Terms
+from rag.types import Chunk, DocumentInfo, Hit, OcrWord, Page, PageRead
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+    from rag.pg.writer import PgWriter
+
+DOCUMENT_COLUMNS = (
+    "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
+)
+HITS = "{s}.chunks c JOIN {s}.documents d ON d.id = c.document_id"
+HIT_COLUMNS = "c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, c.heading, c.ordinal"
+
+
+class PgStore:
+    """A collection held in schema ``schema_name``; every replica may open it at once.
+
+    Nothing is kept locally but the pool's connections: each search reads what is committed."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        name: str,
+        schema_name: str,
+        manifest: Manifest,
+        *,
+        ef_search: int = 100,
+        lock_timeout: float = 60.0,
+    ) -> None:
+        self.pool = pool
+        self.name = name
+        self.schema_name = schema_name
+        self.schema = sql.Identifier(schema_name)
+        self.manifest = manifest
+        self.ef_search = ef_search
+        self.lock_timeout = lock_timeout
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in a transaction; the schema dropped meanwhile is CollectionNotFound."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            raise CollectionNotFound(self.name, "the database") from None
+
+    def _q(self, query: str) -> sql.Composed:
+        return sql.SQL(query).format(s=self.schema)
+
+    # -- catalogue ---------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        return self._documents("TRUE ORDER BY d.file_name", ())
+
+    def document(self, document_id: str) -> DocumentInfo | None:
+        found = self._documents("d.id = %s", (document_id,))
+        return found[0] if found else None
+
+    def find_by_name(
+        self, file_name: str, conn: psycopg.Connection[Any] | None = None
+    ) -> DocumentInfo | None:
+        found = self._documents("d.file_name = %s", (file_name,), conn)
+        return found[0] if found else None
+
+    def _documents(
+        self, where: str, params: Sequence[object], conn: psycopg.Connection[Any] | None = None
+    ) -> list[DocumentInfo]:
+        query = self._q(
+            f"SELECT {DOCUMENT_COLUMNS}, (SELECT count(*) FROM {{s}}.chunks c WHERE c.document_id = d.id) "
+            f"FROM {{s}}.documents d WHERE {where}"
+        )
+        if conn is not None:
+            rows = conn.execute(query, params).fetchall()
+        else:
+            with self.connection() as own:
+                rows = own.execute(query, params).fetchall()
+        return [
+            DocumentInfo(
+                id=row[0],
+                file_name=row[1],
+                media_type=row[2],
+                sha256=row[3],
+                pages=row[4],
+                size_bytes=row[5],
+                added_at=row[6],
+                source_path=row[7],
+                chunks=row[8],
+            )
+            for row in rows
+        ]
+
+    def chunks_of(self, document_id: str) -> list[Hit]:
+        with self.connection() as conn:
+            rows = conn.execute(
+                self._q(f"SELECT {HIT_COLUMNS} FROM {HITS} WHERE c.document_id = %s ORDER BY c.ordinal"),
+                (document_id,),
+            ).fetchall()
+        return [_hit(row, 0.0) for row in rows]
+
+    def page_reads(self, document_id: str) -> list[PageRead]:
+        with self.connection() as conn:
+            rows = conn.execute(
+                self._q(
+                    "SELECT page, method, confidence, jsonb_array_length(words) FROM {s}.page_reads "
+                    "WHERE document_id = %s ORDER BY page"
+                ),
+                (document_id,),
+            ).fetchall()
+        return [PageRead(row[0], row[1], row[2], row[3] or 0) for row in rows]
+
+    def page_words(self, document_id: str, page: int) -> tuple[OcrWord, ...]:
+        with self.connection() as conn:
+            row = conn.execute(
+                self._q("SELECT words FROM {s}.page_reads WHERE document_id = %s AND page = %s"),
+                (document_id, page),
+            ).fetchone()
+        return tuple(OcrWord(*word) for word in row[0]) if row else ()
+
+    def stats(self) -> StoreStats:
+        with self.connection() as conn:
+            documents, chunks = conn.execute(
+                self._q("SELECT (SELECT count(*) FROM {s}.documents), (SELECT count(*) FROM {s}.chunks)")
+            ).fetchone() or (0, 0)
+        # One table holds catalogue and indexes: they never disagree.
+        return StoreStats(documents, chunks, chunks, chunks)
+
+    # -- search ------------------------------------------------------------------
+
+    def search(
+        self, query_vectors: np.ndarray, k: int, *, document_ids: Sequence[str] | None = None
+    ) -> list[list[Hit]]:
+        """HNSW over halfvec with iterative scans, so a filter still yields ``k`` hits; the
+        candidates are re-scored on the full vectors and sorted strictly."""
+        d = self.manifest.dimension
+        where = "WHERE c.document_id = ANY(%(documents)s)" if document_ids is not None else ""
+        query = self._q(
+            "WITH nearest AS MATERIALIZED ("
+            f" SELECT c.id, c.embedding <#> %(q)s::vector({d}) AS distance FROM {{s}}.chunks c {where}"
+            f" ORDER BY c.embedding::halfvec({d}) <#> %(q)s::vector({d})::halfvec({d})"
+            " LIMIT %(candidates)s)"
+            f" SELECT {HIT_COLUMNS}, -n.distance FROM nearest n JOIN {{s}}.chunks c ON c.id = n.id"
+            " JOIN {s}.documents d ON d.id = c.document_id ORDER BY n.distance, c.id LIMIT %(k)s"
+        )
+        # Half precision may swap neighbours whose scores differ in the fourth digit: twice the
+        # candidates, re-scored on the full vectors, keep the k-th place exact.
+        candidates = max(2 * k, k + 10)
+        results = []
+        with self.connection() as conn:
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            conn.execute(
+                sql.SQL("SET LOCAL hnsw.ef_search = {}").format(max(self.ef_search, min(candidates, 1000)))
+            )
+            for vector in np.asarray(query_vectors, dtype=np.float32):
+                params: dict[str, object] = {"q": vector, "k": k, "candidates": candidates}
+                if document_ids is not None:
+                    params["documents"] = list(document_ids)
+                rows = conn.execute(query, params).fetchall()
+                results.append([_hit(row[:8], float(row[8])) for row in rows])
+        return results
+
+    def lexical_search(
+        self,
+        terms: Terms,
+        k: int,
+        *,
+        document_ids: Sequence[str] | None = None,
+        headings_only: bool = False,
+    ) -> list[Hit]:
+        if not terms or k < 1:
+            return []
+        query = lexical.search_sql(self.schema, filtered=document_ids is not None)
+        params = lexical.search_params(terms, k, headings_only=headings_only, document_ids=document_ids)
+        with self.connection() as conn:
+            ranked = conn.execute(query, params).fetchall()
+            if not ranked:
+                return []
+            rows = conn.execute(
+                self._q(f"SELECT {HIT_COLUMNS} FROM {HITS} WHERE c.id = ANY(%s)"),
+                ([row[0] for row in ranked],),
+            ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [_hit(by_id[chunk_id], float(score)) for chunk_id, score in ranked if chunk_id in by_id]
+
+    # -- writing -----------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator[PgWriter]:
+        from rag.pg.writer import PgWriter
+
+        yield PgWriter(self)
+
+    def delete_document(self, document_id: str) -> bool:
+        with self.writer() as writer:
+            return writer.delete(document_id)
+
+    def export(self) -> Iterator[StoredDocument]:
+        for info in self.documents():
+            yield self._stored(info)
+
+    def _stored(self, info: DocumentInfo) -> StoredDocument:
+        with self.connection() as conn:
+            rows = conn.execute(
+                self._q(
+                    "SELECT id, ordinal, text, heading, first_page, last_page, char_start, char_end, tokens, "
+                    "embedding, terms, heading_terms FROM {s}.chunks WHERE document_id = %s "
+                    "ORDER BY ordinal, id"
+                ),
+                (info.id,),
+            ).fetchall()
+            pages = conn.execute(
+                self._q(
+                    "SELECT page, method, confidence, words FROM {s}.page_reads "
+                    "WHERE document_id = %s ORDER BY page"
+                ),
+                (info.id,),
+            ).fetchall()
+        dimension = self.manifest.dimension
+        return StoredDocument(
+            info=info,
+            chunk_ids=tuple(int(row[0]) for row in rows),
+            chunks=tuple(
+                Chunk(info.id, info.file_name, o, text, first, last, start, end, heading, tokens)
+                for _, o, text, heading, first, last, start, end, tokens, *_ in rows
+            ),
+            vectors=np.asarray([row[9].to_numpy() for row in rows], dtype=np.float32).reshape(-1, dimension),
+            lexical=tuple((row[10], row[11]) for row in rows),
+            pages=tuple(
+                Page(page, "", method, confidence, tuple(OcrWord(*w) for w in words))
+                for page, method, confidence, words in pages
+            ),
+        )
+
+    # -- change tracking -----------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Nothing to catch up with: every read sees what is committed."""
+
+    def gone(self) -> bool:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT schema_name FROM polrag.collections WHERE name = %s", (self.name,)
+            ).fetchone()
+        return row is None or row[0] != self.schema_name
+
+    def close(self) -> None:
+        """The pool belongs to the backend, which closes it."""
+
+
+def _hit(row: Sequence[Any], score: float) -> Hit:
+    chunk_id, document_id, file_name, first_page, last_page, text, heading, ordinal = row
+    return Hit(chunk_id, document_id, file_name, first_page, last_page, text, score, heading, ordinal)
+
+
+def words_json(page: Page) -> str:
+    return json.dumps(
+        [[w.text, w.confidence, w.left, w.top, w.right, w.bottom] for w in page.words], ensure_ascii=False
+    )
