@@ -92,8 +92,10 @@ def migrate(conn: psycopg.Connection) -> None:
 
     Run by each process on start; the advisory lock makes the others wait for the first."""
     with conn.transaction():
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        # The lock first: two processes starting at once both ran CREATE EXTENSION IF NOT EXISTS,
+        # and the second failed on the catalogue's unique index.
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         conn.execute(GLOBAL_DDL)
         row = conn.execute("SELECT value FROM polrag.meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else SCHEMA_VERSION
