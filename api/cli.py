@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
 from rag.errors import ConfigError, DocumentNotFound, PolragError
@@ -24,7 +26,7 @@ app = typer.Typer(
 )
 documents_app = typer.Typer(help="List, show and delete documents of a collection.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
-collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+collections_app = typer.Typer(help="List, copy and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 
 
@@ -77,7 +79,14 @@ def _library() -> Any:
     from rag.library import Library
     from rag.settings import load_settings
 
-    return Library(load_settings())
+    library = Library(load_settings())
+    # Closed when the command ends: a database store's pool holds connections and threads.
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(library.close)
+    else:
+        atexit.register(library.close)
+    return library
 
 
 def _print_json(data: object) -> None:
@@ -377,6 +386,44 @@ def collections_list(as_json: JsonOpt = False) -> None:
         size = f"{info.documents} documents, {info.chunks} chunks" if info.error is None else info.error
         typer.echo(f"{info.name}  ({size})")
     typer.echo(f"{len(infos)} collections")
+
+
+@collections_app.command("copy")
+def collections_copy(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="postgresql://… to copy into that database, or a folder to copy into as the embedded "
+            "store's index dir.",
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a collection from the configured store to another, keeping document ids and vectors."""
+    from rag.moving import copy_collection
+    from rag.settings import load_settings
+    from rag.stores import open_backend
+
+    settings = load_settings()
+    source = open_backend(settings)
+    if to.startswith(("postgresql://", "postgres://")):
+        target = open_backend(settings, database_url=to)
+    else:
+        target = open_backend(settings.model_copy(update={"index_dir": Path(to)}), database_url="")
+    try:
+        report = copy_collection(source, target, name)
+    finally:
+        source.close()
+        target.close()
+    if as_json:
+        _print_json({"collection": name, **asdict(report)})
+    else:
+        typer.echo(
+            f"copied {report.documents} documents ({report.chunks} chunks) of {name}; "
+            f"{report.already_there} were already there"
+        )
 
 
 @collections_app.command("delete")

@@ -87,19 +87,20 @@ class Collection:
         cls,
         index_dir: Path,
         name: str,
-        expected: Manifest,
+        expected: Manifest | None,
         *,
         create: bool = True,
         lock_timeout: float = 60.0,
         ann_threshold: int = 200_000,
         ann_nprobe: int | None = None,
     ) -> Collection:
-        """Open (or create) collection ``name`` under ``index_dir``, checking its manifest."""
+        """Open (or create) collection ``name`` under ``index_dir``, checking its manifest against
+        ``expected`` (None: take it as stored, for copying; such a call never creates)."""
         check_collection_name(name)
         folder = index_dir / name
         manifest_path = folder / MANIFEST
         if not manifest_path.exists():
-            if not create:
+            if not create or expected is None:
                 raise CollectionNotFound(name, index_dir)
             folder.mkdir(parents=True, exist_ok=True)
             with file_lock(folder, lock_timeout, name):
@@ -107,7 +108,8 @@ class Collection:
                     stamped = Manifest(**{**asdict(expected), "created_at": _now()})
                     write_json(manifest_path, asdict(stamped))
         manifest = read_manifest(folder)
-        manifest.check_compatible(expected, name)
+        if expected is not None:
+            manifest.check_compatible(expected, name)
         collection = cls(
             folder, manifest, lock_timeout=lock_timeout, ann_threshold=ann_threshold, ann_nprobe=ann_nprobe
         )

@@ -36,7 +36,7 @@ class EmbeddedBackend:
         self.ann_threshold = ann_threshold
         self.ann_nprobe = ann_nprobe
 
-    def open(self, name: str, expected: Manifest, *, create: bool) -> Collection:
+    def open(self, name: str, expected: Manifest | None, *, create: bool) -> Collection:
         return Collection.open(
             self.index_dir,
             name,

@@ -144,8 +144,9 @@ class Store(PageSource, Protocol):
 class StoreBackend(Protocol):
     """Where collections live: a folder of folders, or a database."""
 
-    def open(self, name: str, expected: Manifest, *, create: bool) -> Store:
-        """Open (or make) collection ``name``, checking its manifest against ``expected``."""
+    def open(self, name: str, expected: Manifest | None, *, create: bool) -> Store:
+        """Open (or make) collection ``name``, checking its manifest against ``expected`` (None:
+        take it as stored, for copying a collection; then a missing one is never made)."""
         ...
 
     def names(self) -> list[str]:

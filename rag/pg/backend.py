@@ -49,16 +49,17 @@ class PgBackend:
             raise CollectionError(f"the database lacks pgvector: {_first_line(exc)}") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, configure=_configure, open=True)
 
-    def open(self, name: str, expected: Manifest, *, create: bool) -> PgStore:
+    def open(self, name: str, expected: Manifest | None, *, create: bool) -> PgStore:
         check_collection_name(name)
         row = self._row(name)
         if row is None:
-            if not create:
+            if not create or expected is None:
                 raise CollectionNotFound(name, "the database")
             row = self._create(name, expected)
         schema_name, manifest_data = row
         manifest = Manifest(**manifest_data)
-        manifest.check_compatible(expected, name)
+        if expected is not None:
+            manifest.check_compatible(expected, name)
         return PgStore(
             self.pool, name, schema_name, manifest, ef_search=self.ef_search, lock_timeout=self.lock_timeout
         )
