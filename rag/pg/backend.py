@@ -12,8 +12,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from rag.analysis import ANALYSIS_VERSION
 from rag.errors import CollectionError, CollectionNotFound
 from rag.manifest import Manifest
+from rag.pg.reanalyse import reanalyse_if_stale
 from rag.pg.schema import SCHEMA_VERSION, create_collection, migrate
 from rag.pg.store import PgStore
 from rag.pg.writer import collection_lock
@@ -97,8 +99,12 @@ class PgBackend:
     def _row(self, name: str) -> tuple[str, dict[str, Any]] | None:
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT schema_name, manifest FROM polrag.collections WHERE name = %s", (name,)
+                "SELECT schema_name, manifest, analysis_version FROM polrag.collections WHERE name = %s",
+                (name,),
             ).fetchone()
+            if row is not None and row[2] != str(ANALYSIS_VERSION):
+                conn.commit()  # the lock it takes must end with its own transaction
+                reanalyse_if_stale(conn, name)
         return (row[0], row[1]) if row else None
 
     def _create(self, name: str, expected: Manifest) -> tuple[str, dict[str, Any]]:
@@ -113,9 +119,9 @@ class PgBackend:
             schema_name = f"c_{uuid.uuid4().hex}"
             create_collection(conn, schema_name, expected.dimension)
             conn.execute(
-                "INSERT INTO polrag.collections (name, schema_name, manifest, schema_version) "
-                "VALUES (%s, %s, %s, %s)",
-                (name, schema_name, Jsonb(stamped), SCHEMA_VERSION),
+                "INSERT INTO polrag.collections "
+                "(name, schema_name, manifest, schema_version, analysis_version) VALUES (%s, %s, %s, %s, %s)",
+                (name, schema_name, Jsonb(stamped), SCHEMA_VERSION, str(ANALYSIS_VERSION)),
             )
         log.info("collection %s created in PostgreSQL (schema %s)", name, schema_name)
         return schema_name, stamped
