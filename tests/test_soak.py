@@ -8,8 +8,13 @@ import pytest
 
 
 @pytest.mark.soak
-def test_soak_60_seconds_with_kills(tmp_path: Path, minilm_path: str, tiny_llm_path: str) -> None:
+@pytest.mark.parametrize("store", ["embedded", "postgres"])
+def test_soak_60_seconds_with_kills(
+    tmp_path: Path, minilm_path: str, tiny_llm_path: str, store: str, request: pytest.FixtureRequest
+) -> None:
     from bench.soak import SoakConfig, run_soak
+
+    database_url = request.getfixturevalue("database_url") if store == "postgres" else ""
 
     lines: list[str] = []
     config = SoakConfig(
@@ -20,6 +25,7 @@ def test_soak_60_seconds_with_kills(tmp_path: Path, minilm_path: str, tiny_llm_p
         embedder=minilm_path,
         llm=tiny_llm_path,
         work_dir=tmp_path,
+        database_url=database_url,
     )
     result = run_soak(config, progress=lines.append)
     report = "\n".join([*lines, *result.violations, f"server log: {tmp_path / 'server.log'}"])
