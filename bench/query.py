@@ -43,7 +43,10 @@ from rag.collection import Collection, Manifest  # noqa: E402
 from rag.retrieval import RetrievalConfig, Retriever  # noqa: E402
 from rag.types import Chunk, ParsedDocument  # noqa: E402
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdfs"
+# ../shared beside the checkout; POLRAG_BENCH_PDFS for a checkout elsewhere (a git worktree).
+PDFS = Path(
+    os.environ.get("POLRAG_BENCH_PDFS", Path(__file__).resolve().parents[2] / "shared" / "data" / "pdfs")
+)
 WORDS_PER_CHUNK = 110
 CHUNKS_PER_DOCUMENT = 1000
 LATENT = 48  # intrinsic dimensionality of the synthetic embeddings
@@ -235,6 +238,9 @@ def main() -> None:
         help="postgres: the PostgreSQL store beside the embedded one, same data (bench/query_postgres.py)",
     )
     parser.add_argument("--database-url", default=os.environ.get("POLRAG_DATABASE_URL", ""))
+    parser.add_argument(
+        "--ingest-chunks", type=int, default=10_000, help="chunks written for the write-rate figures"
+    )
     args = parser.parse_args()
     words, probs = vocabulary()
     if args.store == "postgres":

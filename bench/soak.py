@@ -256,10 +256,12 @@ def _check_database(url: str, shared: Shared, label: str) -> None:
                 f"(SELECT count(*) FROM {s}.chunks c WHERE NOT EXISTS "
                 f"(SELECT 1 FROM {s}.postings p WHERE p.chunk_id = c.id)), "
                 f"(SELECT count(*) FROM {s}.documents d WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {s}.chunks c WHERE c.document_id = d.id))"
+                f"(SELECT 1 FROM {s}.chunks c WHERE c.document_id = d.id)), "
+                f"(SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {s}.chunks c WHERE c.id = p.chunk_id))"
             ).fetchone()
-            chunks, n, length, total, bare_chunks, bare_documents = counts  # type: ignore[misc]
-            if (chunks, length, bare_chunks, bare_documents) != (n, total, 0, 0):
+            chunks, n, length, total, bare_chunks, bare_documents, orphans = counts  # type: ignore[misc]
+            if (chunks, length, bare_chunks, bare_documents, orphans) != (n, total, 0, 0, 0):
                 shared.violation(f"{label}: collection {name!r} disagrees: {counts}")
 
 

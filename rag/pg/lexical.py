@@ -16,6 +16,9 @@ from rag.lexical_index import HEADING, K1, B
 
 HEADING_WEIGHT = 2.0
 
+# LATERAL lookups, so each query term reads its own postings through the primary key whatever
+# the planner believes of the tables (freshly written ones have no statistics: it scanned them;
+# OFFSET 0 keeps it from flattening the subquery back into a join).
 _QUERY = """
 WITH q AS (
     SELECT * FROM unnest(%(entries)s::int[], %(terms)s::text[], %(weights)s::float8[])
@@ -25,14 +28,16 @@ WITH q AS (
            CASE WHEN chunks > 0 AND total_length > 0 THEN total_length::float8 / chunks ELSE 1.0 END AS avg
     FROM {s}.stats
 ), df AS (
-    SELECT t.term, count(*)::float8 AS df
-    FROM (SELECT DISTINCT term FROM q) t JOIN {s}.postings p ON p.term = t.term
-    GROUP BY t.term
+    SELECT t.term, d.df
+    FROM (SELECT DISTINCT term FROM q) t
+    CROSS JOIN LATERAL (SELECT count(*)::float8 AS df FROM {s}.postings p WHERE p.term = t.term) d
+    WHERE d.df > 0
 ), scored AS (
     SELECT p.chunk_id, q.entry, max(q.weight) AS weight,
            max(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * p.tf * (%(k1)s + 1)
                / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / st.avg))) AS best
-    FROM q JOIN {s}.postings p ON p.term = q.term JOIN df ON df.term = q.term CROSS JOIN st
+    FROM q JOIN df ON df.term = q.term CROSS JOIN st
+    CROSS JOIN LATERAL (SELECT chunk_id, tf, length FROM {s}.postings p WHERE p.term = q.term OFFSET 0) p
     {filter}
     GROUP BY p.chunk_id, q.entry
 )

@@ -57,9 +57,11 @@ CREATE INDEX ON {s}.chunks (document_id, ordinal);
 CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw ((embedding::halfvec({d})) halfvec_ip_ops);
 -- BM25 postings: one row per (term, chunk), the chunk's length beside tf so scoring reads the
 -- index alone. Heading terms are here too, under the "h:" prefix, as in the folder store.
+-- No foreign key: its check per row halved the write rate; the writer deletes a chunk's
+-- postings in the transaction that deletes the chunk.
 CREATE TABLE {s}.postings (
     term text NOT NULL,
-    chunk_id bigint NOT NULL REFERENCES {s}.chunks(id) ON DELETE CASCADE,
+    chunk_id bigint NOT NULL,
     tf integer NOT NULL,
     length integer NOT NULL,
     PRIMARY KEY (term, chunk_id) INCLUDE (tf, length)

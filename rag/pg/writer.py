@@ -141,7 +141,11 @@ class PgWriter:
             q("SELECT count(*), coalesce(sum(length), 0) FROM {s}.chunks WHERE document_id = %s"),
             (document_id,),
         ).fetchone() or (0, 0)
-        conn.execute(q("DELETE FROM {s}.documents WHERE id = %s"), (document_id,))  # cascades
+        conn.execute(
+            q("DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.chunk_id = c.id AND c.document_id = %s"),
+            (document_id,),
+        )
+        conn.execute(q("DELETE FROM {s}.documents WHERE id = %s"), (document_id,))  # cascades to the rest
         conn.execute(
             q("UPDATE {s}.stats SET chunks = chunks - %s, total_length = total_length - %s"), (count, length)
         )

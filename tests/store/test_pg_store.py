@@ -57,3 +57,23 @@ def test_filtered_dense_search_through_the_hnsw_index_still_returns_k_hits(datab
     hits = store.search(query / np.linalg.norm(query), 60, document_ids=sorted(wanted))[0]
     assert len(hits) == 60 and {h.document_id for h in hits} <= wanted
     backend.close()
+
+
+def test_replacing_and_deleting_leave_no_postings_behind(database_url: str) -> None:
+    backend = PgBackend(database_url)
+    store = backend.open("synt", manifest(), create=True)
+    parsed, chunks, vectors = document("a.txt", ["kot pies", "ryba"])
+    changed, chunks2, vectors2 = document("a.txt", ["mysz"], seed=1)
+    with store.writer() as writer:
+        writer.add(parsed, chunks, vectors)
+        _, document_id = writer.add(changed, chunks2, vectors2)
+    s = f'"{store.schema_name}"'  # type: ignore[attr-defined]
+    orphans = f"SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.id = p.chunk_id)"
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(orphans).fetchone() == (0,)
+        assert conn.execute(f"SELECT count(*) FROM {s}.postings").fetchone() == (1,)
+    assert store.delete_document(document_id)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {s}.postings").fetchone() == (0,)
+        assert conn.execute(f"SELECT chunks, total_length FROM {s}.stats").fetchone() == (0, 0)
+    backend.close()
