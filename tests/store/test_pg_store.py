@@ -68,7 +68,8 @@ def test_replacing_and_deleting_leave_no_postings_behind(database_url: str) -> N
         writer.add(parsed, chunks, vectors)
         _, document_id = writer.add(changed, chunks2, vectors2)
     s = f'"{store.schema_name}"'  # type: ignore[attr-defined]
-    orphans = f"SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS (SELECT 1 FROM {s}.chunks c WHERE c.id = p.chunk_id)"
+    orphans = f"SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS "
+    orphans += f"(SELECT 1 FROM {s}.chunks c WHERE c.id = p.chunk_id)"
     with psycopg.connect(database_url) as conn:
         assert conn.execute(orphans).fetchone() == (0,)
         assert conn.execute(f"SELECT count(*) FROM {s}.postings").fetchone() == (1,)
