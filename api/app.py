@@ -23,6 +23,7 @@ from rag.generation import Generator
 from rag.generation.deferred import DeferredGenerator
 from rag.library import Library
 from rag.settings import Settings, get_settings
+from rag.stores import describe
 
 log = logging.getLogger("polrag.api")
 
@@ -47,7 +48,7 @@ def create_app(
         if loaded is None:
             loaded = await run_in_threadpool(load_services, settings, library, generator)
         app.state.services = loaded
-        log.info("polrag ready: collections in %s, generator %s", settings.index_dir, settings.llm_model)
+        log.info("polrag ready: collections in %s, generator %s", describe(settings), settings.llm_model)
         try:
             yield
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
 from rag.embedded import EmbeddedBackend
 from rag.settings import Settings
 from rag.store import StoreBackend
@@ -25,3 +27,12 @@ def open_backend(settings: Settings, database_url: str | None = None) -> StoreBa
         ann_threshold=settings.ann_threshold,
         ann_nprobe=settings.ann_nprobe,
     )
+
+
+def describe(settings: Settings) -> str:
+    """Where the collections are, for logs: the database without its password, or the folder."""
+    if not settings.database_url:
+        return str(settings.index_dir)
+    parts = urlsplit(settings.database_url)
+    host = parts.hostname or dict(parse_qsl(parts.query)).get("host", "localhost")
+    return f"PostgreSQL {host}{':' + str(parts.port) if parts.port else ''}{parts.path}"

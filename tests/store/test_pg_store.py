@@ -78,3 +78,15 @@ def test_replacing_and_deleting_leave_no_postings_behind(database_url: str) -> N
         assert conn.execute(f"SELECT count(*) FROM {s}.postings").fetchone() == (0,)
         assert conn.execute(f"SELECT chunks, total_length FROM {s}.stats").fetchone() == (0, 0)
     backend.close()
+
+
+def test_an_unreachable_or_wrong_database_url_is_one_clear_error() -> None:
+    from tests.conftest import free_port
+
+    with pytest.raises(CollectionError, match="^cannot reach POLRAG_DATABASE_URL: connection failed"):
+        PgBackend(f"postgresql://polrag@127.0.0.1:{free_port()}/polrag")
+    from rag.errors import ConfigError
+    from rag.settings import load_settings
+
+    with pytest.raises(ConfigError, match="POLRAG_DATABASE_URL: must start with postgresql://"):
+        load_settings(database_url="mysql://db/polrag")
