@@ -33,6 +33,7 @@ STATUS_OF: list[tuple[type[errors.PolragError], int, str]] = [
     (errors.ConfigError, 422, "invalid_request"),
     (errors.GenerationError, 502, "generation_failed"),
     (errors.ModelLoadError, 503, "model_unavailable"),
+    (errors.StoreUnavailable, 503, "store_unavailable"),
 ]
 HTTP_CODES = {
     400: "bad_request",

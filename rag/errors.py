@@ -60,6 +60,10 @@ class CollectionBusy(CollectionError):
     """Another writer holds the collection's lock."""
 
 
+class StoreUnavailable(PolragError):
+    """The database holding the collections cannot be reached, or has no free connection."""
+
+
 class DocumentNotFound(PolragError):
     """No document with that id in the collection."""
 

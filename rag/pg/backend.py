@@ -13,11 +13,11 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from rag.analysis import ANALYSIS_VERSION
-from rag.errors import CollectionError, CollectionNotFound
+from rag.errors import CollectionError, CollectionNotFound, StoreUnavailable
 from rag.manifest import Manifest
 from rag.pg.reanalyse import reanalyse_if_stale
 from rag.pg.schema import SCHEMA_VERSION, create_collection, migrate
-from rag.pg.store import PgStore
+from rag.pg.store import PgStore, pooled
 from rag.pg.writer import collection_lock
 from rag.settings import check_collection_name
 
@@ -46,7 +46,7 @@ class PgBackend:
             with psycopg.connect(url, autocommit=True) as conn:
                 migrate(conn)
         except psycopg.OperationalError as exc:
-            raise CollectionError(f"cannot reach POLRAG_DATABASE_URL: {_first_line(exc)}") from None
+            raise StoreUnavailable(f"cannot reach POLRAG_DATABASE_URL: {_first_line(exc)}") from None
         except psycopg.errors.FeatureNotSupported as exc:  # pragma: no cover - depends on the server
             raise CollectionError(f"the database lacks pgvector: {_first_line(exc)}") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, configure=_configure, open=True)
@@ -67,13 +67,13 @@ class PgBackend:
         )
 
     def names(self) -> list[str]:
-        with self.pool.connection() as conn:
+        with pooled(self.pool) as conn:
             return [row[0] for row in conn.execute("SELECT name FROM polrag.collections ORDER BY name")]
 
     def delete(self, name: str, *, only_if_empty: bool = False) -> bool:
         """Waits for documents being written (their transactions hold the collection's lock shared)."""
         check_collection_name(name)
-        with self.pool.connection() as conn, conn.transaction():
+        with pooled(self.pool) as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (collection_lock(name),))
             row = conn.execute(
                 "SELECT schema_name FROM polrag.collections WHERE name = %s", (name,)
@@ -97,7 +97,7 @@ class PgBackend:
         self.pool.close()
 
     def _row(self, name: str) -> tuple[str, dict[str, Any]] | None:
-        with self.pool.connection() as conn:
+        with pooled(self.pool) as conn:
             row = conn.execute(
                 "SELECT schema_name, manifest, analysis_version FROM polrag.collections WHERE name = %s",
                 (name,),
@@ -109,7 +109,7 @@ class PgBackend:
 
     def _create(self, name: str, expected: Manifest) -> tuple[str, dict[str, Any]]:
         stamped = asdict(expected) | {"created_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        with self.pool.connection() as conn, conn.transaction():
+        with pooled(self.pool) as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (collection_lock(name),))
             row = conn.execute(
                 "SELECT schema_name, manifest FROM polrag.collections WHERE name = %s", (name,)

@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from rag.errors import CollectionNotFound
+from rag.errors import CollectionNotFound, StoreUnavailable
 from rag.manifest import Manifest
 from rag.pg import lexical
 from rag.store import StoredDocument, StoreStats, Terms
@@ -56,7 +56,7 @@ class PgStore:
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection in a transaction; the schema dropped meanwhile is CollectionNotFound."""
         try:
-            with self.pool.connection() as conn:
+            with pooled(self.pool) as conn:
                 yield conn
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
             raise CollectionNotFound(self.name, "the database") from None
@@ -253,7 +253,7 @@ class PgStore:
         """Nothing to catch up with: every read sees what is committed."""
 
     def gone(self) -> bool:
-        with self.pool.connection() as conn:
+        with pooled(self.pool) as conn:
             row = conn.execute(
                 "SELECT schema_name FROM polrag.collections WHERE name = %s", (self.name,)
             ).fetchone()
@@ -261,6 +261,26 @@ class PgStore:
 
     def close(self) -> None:
         """The pool belongs to the backend, which closes it."""
+
+
+@contextmanager
+def pooled(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of ``pool`` (committed on success); an unreachable database, or none free in
+    time, is StoreUnavailable (503), not a server error."""
+    from psycopg_pool import PoolTimeout
+
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except PoolTimeout:
+        raise StoreUnavailable(
+            f"all {pool.max_size} database connections stayed busy; try again (POLRAG_DATABASE_POOL_SIZE)"
+        ) from None
+    except psycopg.OperationalError as exc:
+        if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreUnavailable(f"the database is unreachable: {first}") from None
 
 
 def _hit(row: Sequence[Any], score: float) -> Hit:

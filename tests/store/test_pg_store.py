@@ -81,9 +81,10 @@ def test_replacing_and_deleting_leave_no_postings_behind(database_url: str) -> N
 
 
 def test_an_unreachable_or_wrong_database_url_is_one_clear_error() -> None:
+    from rag.errors import StoreUnavailable
     from tests.conftest import free_port
 
-    with pytest.raises(CollectionError, match="^cannot reach POLRAG_DATABASE_URL: connection failed"):
+    with pytest.raises(StoreUnavailable, match="^cannot reach POLRAG_DATABASE_URL: connection failed"):
         PgBackend(f"postgresql://polrag@127.0.0.1:{free_port()}/polrag")
     from rag.errors import ConfigError
     from rag.settings import load_settings
