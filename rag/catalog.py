@@ -311,15 +311,23 @@ class Catalog:
         return [PageRead(row[0], row[1], row[2], row[3] or 0) for row in rows]
 
     def page_records(self, document_id: str) -> tuple[Page, ...]:
-        """The OCR'd pages as stored (method, confidence, words; no text), in page order."""
-        rows = self._db.execute(
-            "SELECT page, method, confidence, words FROM page_reads WHERE document_id = ? ORDER BY page",
-            (document_id,),
-        )
-        return tuple(
-            Page(page, "", method, confidence, tuple(OcrWord(*word) for word in json.loads(words)))
-            for page, method, confidence, words in rows
-        )
+        """Every stored page (text, offset, and how it was read), in page order: page texts and
+        OCR reads joined (a collection made before page texts were kept has its OCR'd pages only)."""
+        reads = {
+            page: (method, confidence, tuple(OcrWord(*word) for word in json.loads(words)))
+            for page, method, confidence, words in self._db.execute(
+                "SELECT page, method, confidence, words FROM page_reads WHERE document_id = ?", (document_id,)
+            )
+        }
+        texts = self._db.execute(
+            "SELECT page, start, text FROM page_texts WHERE document_id = ? ORDER BY start", (document_id,)
+        ).fetchall()
+        pages = [
+            Page(page, text, *reads.pop(page, ("text", None, ())), offset=start)
+            for page, start, text in texts
+        ]
+        pages += [Page(page, "", *read) for page, read in reads.items()]
+        return tuple(pages)
 
     def page_words(self, document_id: str, page: int) -> tuple[OcrWord, ...]:
         """The words OCR read on one page, with their boxes; () for a page read from its text layer."""

@@ -9,8 +9,11 @@ from rag.store import StoredDocument
 from rag.types import Chunk, DocumentInfo
 
 
-def stored_document(catalog: Catalog, info: DocumentInfo, dimension: int) -> StoredDocument:
-    """``info``'s chunks, vectors, analysed terms and OCR'd pages as the catalogue holds them."""
+def stored_document(
+    catalog: Catalog, info: DocumentInfo, dimension: int, original: bytes | None = None
+) -> StoredDocument:
+    """``info``'s chunks, vectors, analysed terms and pages as the catalogue holds them, with
+    its ``original`` file."""
     rows = catalog.read(
         "SELECT c.id, c.ordinal, c.text, c.heading, c.first_page, c.last_page, c.char_start, c.char_end, "
         "c.tokens, c.vector, t.terms, t.heading FROM chunks c LEFT JOIN chunk_terms t ON t.id = c.id "
@@ -29,4 +32,5 @@ def stored_document(catalog: Catalog, info: DocumentInfo, dimension: int) -> Sto
         vectors=vectors.copy(),
         lexical=tuple((row[10] or "", row[11] or "") for row in rows),
         pages=catalog.page_records(info.id),
+        original=original,
     )

@@ -175,7 +175,9 @@ class Collection:
 
     def export(self) -> Iterator[StoredDocument]:
         for info in self.documents():
-            yield stored_document(self.catalog, info, self.manifest.dimension)
+            yield stored_document(
+                self.catalog, info, self.manifest.dimension, self.originals.get(info.sha256)
+            )
 
     def search(
         self, query_vectors: np.ndarray, k: int, *, document_ids: Sequence[str] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.analysis import default_analyzer
+from rag.originals import OriginalStore
 from rag.store import StoredDocument
 from rag.types import Chunk, DocumentInfo, ParsedDocument
 
@@ -74,6 +76,8 @@ class CollectionWriter:
         if previous is not None and previous.id == info.id:
             return
         document = ParsedDocument(info.file_name, info.media_type, info.sha256, stored.pages, info.size_bytes)
+        if stored.original is not None:
+            _put_bytes(collection.originals, info.sha256, stored.original)
         collection.commit_document(
             document,
             info.id,
@@ -113,3 +117,12 @@ def document_id_for(sha256: str, file_name: str) -> str:
     """A document is its name with its bytes: the same file again keeps its id, a copy under
     another name is a document of its own (deleting one never takes the other's text)."""
     return hashlib.sha256(f"{file_name}\0{sha256}".encode()).hexdigest()[:24]
+
+
+def _put_bytes(originals: OriginalStore, sha256: str, data: bytes) -> None:
+    """Keep an original given as bytes (a copy from another store): through a temporary file,
+    so the store's own durable put, with its hash check, does the work."""
+    with tempfile.NamedTemporaryFile(prefix=".polrag-original-") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        originals.put(sha256, Path(tmp.name))

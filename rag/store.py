@@ -43,7 +43,8 @@ class StoredDocument:
     chunks: tuple[Chunk, ...]
     vectors: np.ndarray  # float32, one row per chunk
     lexical: tuple[tuple[str, str], ...]  # (terms, heading terms) per chunk
-    pages: tuple[Page, ...]  # the OCR'd pages (method, confidence, words); text left empty
+    pages: tuple[Page, ...]  # every stored page: text and offset, and how it was read
+    original: bytes | None = None  # the file itself, where it is kept
 
 
 class StoreWriter(Protocol):

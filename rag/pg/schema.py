@@ -82,6 +82,17 @@ CREATE TABLE {s}.page_reads (
     words jsonb NOT NULL DEFAULT '[]'
 );
 CREATE INDEX ON {s}.page_reads (document_id, page);
+-- Each page's cleaned text and where it starts in the document's text (chunks' spans count in it).
+CREATE TABLE {s}.page_texts (
+    document_id text NOT NULL REFERENCES {s}.documents(id) ON DELETE CASCADE,
+    page integer,
+    start integer NOT NULL,
+    text text NOT NULL
+);
+CREATE INDEX ON {s}.page_texts (document_id, page);
+-- Original files by sha256, written in the transaction of the first document with those bytes
+-- and deleted in the one that drops the last (so never an orphan, never a missing one).
+CREATE TABLE {s}.originals (sha256 text PRIMARY KEY, bytes bytea NOT NULL);
 """
 
 # Steps from version n-1 to n, for the global schema and for each collection's schema.

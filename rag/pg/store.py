@@ -15,7 +15,7 @@ from rag.errors import CollectionNotFound, StoreUnavailable
 from rag.manifest import Manifest
 from rag.pg import lexical
 from rag.store import StoredDocument, StoreStats, Terms
-from rag.types import Chunk, DocumentInfo, Hit, OcrWord, Page, PageRead
+from rag.types import Chunk, ChunkSpan, DocumentInfo, Hit, OcrWord, Page, PageRead
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from rag.pg.writer import PgWriter
 
 DOCUMENT_COLUMNS = (
-    "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path"
+    "d.id, d.file_name, d.media_type, d.sha256, d.pages, d.size_bytes, d.added_at, d.source_path, "
+    "(SELECT count(*) FROM {s}.page_reads r WHERE r.document_id = d.id AND r.method = 'ocr')"
 )
+SPAN_COLUMNS = "id, document_id, ordinal, first_page, last_page, char_start, char_end, text"
 HITS = "{s}.chunks c JOIN {s}.documents d ON d.id = c.document_id"
 HIT_COLUMNS = "c.id, c.document_id, d.file_name, c.first_page, c.last_page, c.text, c.heading, c.ordinal"
 
@@ -101,7 +103,8 @@ class PgStore:
                 size_bytes=row[5],
                 added_at=row[6],
                 source_path=row[7],
-                chunks=row[8],
+                ocr_page_count=row[8],
+                chunks=row[9],
             )
             for row in rows
         ]
@@ -132,6 +135,44 @@ class PgStore:
                 (document_id, page),
             ).fetchone()
         return tuple(OcrWord(*word) for word in row[0]) if row else ()
+
+    def page_text(self, document_id: str, page: int | None) -> tuple[int, str] | None:
+        row = self._one(
+            "SELECT start, text FROM {s}.page_texts WHERE document_id = %s AND page IS NOT DISTINCT FROM %s "
+            "ORDER BY start LIMIT 1",
+            (document_id, page),
+        )
+        return (int(row[0]), str(row[1])) if row else None
+
+    def passage(self, chunk_id: int) -> ChunkSpan | None:
+        row = self._one(f"SELECT {SPAN_COLUMNS} FROM {{s}}.chunks WHERE id = %s", (chunk_id,))
+        return ChunkSpan(*row) if row else None
+
+    def passages_near(self, document_id: str, ordinal: int, around: int) -> list[ChunkSpan]:
+        return self._spans(
+            "document_id = %s AND ordinal BETWEEN %s AND %s",
+            (document_id, ordinal - around, ordinal + around),
+        )
+
+    def passages_on_page(self, document_id: str, page: int) -> list[ChunkSpan]:
+        return self._spans(
+            "document_id = %s AND first_page <= %s AND last_page >= %s", (document_id, page, page)
+        )
+
+    def original(self, sha256: str) -> bytes | None:
+        row = self._one("SELECT bytes FROM {s}.originals WHERE sha256 = %s", (sha256,))
+        return bytes(row[0]) if row else None
+
+    def _one(self, query: str, params: Sequence[object]) -> tuple[Any, ...] | None:
+        with self.connection() as conn:
+            return conn.execute(self._q(query), params).fetchone()
+
+    def _spans(self, where: str, params: Sequence[object]) -> list[ChunkSpan]:
+        with self.connection() as conn:
+            rows = conn.execute(
+                self._q(f"SELECT {SPAN_COLUMNS} FROM {{s}}.chunks WHERE {where} ORDER BY ordinal"), params
+            ).fetchall()
+        return [ChunkSpan(*row) for row in rows]
 
     def stats(self) -> StoreStats:
         with self.connection() as conn:
@@ -224,13 +265,26 @@ class PgStore:
                 ),
                 (info.id,),
             ).fetchall()
-            pages = conn.execute(
-                self._q(
-                    "SELECT page, method, confidence, words FROM {s}.page_reads "
-                    "WHERE document_id = %s ORDER BY page"
-                ),
+            read = conn.execute(
+                self._q("SELECT page, method, confidence, words FROM {s}.page_reads WHERE document_id = %s"),
                 (info.id,),
             ).fetchall()
+            texts = conn.execute(
+                self._q("SELECT page, start, text FROM {s}.page_texts WHERE document_id = %s ORDER BY start"),
+                (info.id,),
+            ).fetchall()
+            original = conn.execute(
+                self._q("SELECT bytes FROM {s}.originals WHERE sha256 = %s"), (info.sha256,)
+            ).fetchone()
+        reads = {
+            page: (method, confidence, tuple(OcrWord(*w) for w in words))
+            for page, method, confidence, words in read
+        }
+        pages = [
+            Page(page, text, *reads.pop(page, ("text", None, ())), offset=start)
+            for page, start, text in texts
+        ]
+        pages += [Page(page, "", *how) for page, how in reads.items()]
         dimension = self.manifest.dimension
         return StoredDocument(
             info=info,
@@ -241,10 +295,8 @@ class PgStore:
             ),
             vectors=np.asarray([row[9].to_numpy() for row in rows], dtype=np.float32).reshape(-1, dimension),
             lexical=tuple((row[10], row[11]) for row in rows),
-            pages=tuple(
-                Page(page, "", method, confidence, tuple(OcrWord(*w) for w in words))
-                for page, method, confidence, words in pages
-            ),
+            pages=tuple(pages),
+            original=bytes(original[0]) if original else None,
         )
 
     # -- change tracking -----------------------------------------------------------

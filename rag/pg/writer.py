@@ -7,13 +7,14 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
 
 from rag.collection_writer import document_id_for, lexical_entry
-from rag.errors import CollectionBusy, CollectionNotFound
+from rag.errors import BadDocumentError, CollectionBusy, CollectionNotFound
 from rag.pg.lexical import postings
 from rag.pg.store import words_json
 from rag.store import StoredDocument
@@ -56,13 +57,21 @@ class PgWriter:
         return document if document is not None and document.sha256 == sha256 else None
 
     def add(
-        self, document: ParsedDocument, chunks: Sequence[Chunk], vectors: np.ndarray, *, source_path: str = ""
+        self,
+        document: ParsedDocument,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        *,
+        source_path: str = "",
+        original: Path | None = None,
     ) -> tuple[str, str]:
         lexical = [lexical_entry(chunk.text, chunk.heading, chunk.terms) for chunk in chunks]
         document_id = document_id_for(document.sha256, document.file_name)
+        data = _read_original(original, document.sha256)
         with self._document(document.file_name) as conn:
             previous = self._store.find_by_name(document.file_name, conn)
             if previous is not None and previous.sha256 == document.sha256:
+                self._put_original(conn, document.sha256, data)
                 return "unchanged", previous.id
             if previous is not None:
                 self._remove(conn, previous.id)
@@ -77,8 +86,27 @@ class PgWriter:
                 datetime.now(UTC).isoformat(timespec="seconds"),
                 source_path,
             )
+            self._put_original(conn, document.sha256, data)
             self._insert(conn, info, chunks, vectors, lexical, document.pages, None)
         return ("replaced" if previous else "added"), document_id
+
+    def keep_original(self, sha256: str, original: Path | None) -> None:
+        data = _read_original(original, sha256)
+        if data is None:
+            return
+        with self._store.connection() as conn, conn.transaction():
+            used = conn.execute(
+                self._store._q("SELECT 1 FROM {s}.documents WHERE sha256 = %s LIMIT 1"), (sha256,)
+            )
+            if used.fetchone():
+                self._put_original(conn, sha256, data)
+
+    def _put_original(self, conn: psycopg.Connection[Any], sha256: str, data: bytes | None) -> None:
+        if data is not None:
+            conn.execute(
+                self._store._q("INSERT INTO {s}.originals VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING"),
+                (sha256, data),
+            )
 
     def restore(self, stored: StoredDocument) -> None:
         info = stored.info
@@ -88,6 +116,7 @@ class PgWriter:
                 return
             if previous is not None:
                 self._remove(conn, previous.id)
+            self._put_original(conn, info.sha256, stored.original)
             self._insert(
                 conn, info, stored.chunks, stored.vectors, stored.lexical, stored.pages, stored.chunk_ids
             )
@@ -145,7 +174,17 @@ class PgWriter:
             q("DELETE FROM {s}.postings p USING {s}.chunks c WHERE p.chunk_id = c.id AND c.document_id = %s"),
             (document_id,),
         )
-        conn.execute(q("DELETE FROM {s}.documents WHERE id = %s"), (document_id,))  # cascades to the rest
+        sha = conn.execute(
+            q("DELETE FROM {s}.documents WHERE id = %s RETURNING sha256"), (document_id,)
+        ).fetchone()
+        if sha is not None:  # the original goes with the last document holding those bytes
+            conn.execute(
+                q(
+                    "DELETE FROM {s}.originals o WHERE o.sha256 = %(sha)s "
+                    "AND NOT EXISTS (SELECT 1 FROM {s}.documents d WHERE d.sha256 = %(sha)s)"
+                ),
+                {"sha": sha[0]},
+            )
         conn.execute(
             q("UPDATE {s}.stats SET chunks = chunks - %s, total_length = total_length - %s"), (count, length)
         )
@@ -213,6 +252,10 @@ class PgWriter:
                 if page.method != "text"
             ],
         )
+        conn.cursor().executemany(
+            q("INSERT INTO {s}.page_texts (document_id, page, start, text) VALUES (%s, %s, %s, %s)"),
+            [(info.id, page.number, page.offset, _text(page.text.strip())) for page in pages],
+        )
         conn.execute(
             q("UPDATE {s}.stats SET chunks = chunks + %s, total_length = total_length + %s"),
             (len(chunks), total),
@@ -222,3 +265,13 @@ class PgWriter:
 def _text(value: str) -> str:
     # PostgreSQL text cannot hold NUL; SQLite can. Cleaning should have removed it already.
     return value.replace("\x00", "")
+
+
+def _read_original(path: Path | None, sha256: str) -> bytes | None:
+    """The original's bytes, checked against the hash the document was parsed with."""
+    if path is None:
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise BadDocumentError("the file changed while it was being ingested; ingest it again")
+    return data

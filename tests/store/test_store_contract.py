@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from rag.errors import CollectionNotFound, EmbeddingMismatch
 from rag.store import Store, StoreBackend
-from rag.types import OcrWord, Page, ParsedDocument
+from rag.types import Chunk, OcrWord, Page, ParsedDocument
 from tests.rag.synthetic import DIMENSION, document, manifest
 
 
@@ -185,3 +186,34 @@ def test_writers_in_threads_store_every_document(backend: StoreBackend) -> None:
     assert errors == []
     assert len(store.documents()) == 15 and store.stats().chunks == 15
     assert len(store.lexical_search(["watek"], 50)) == 15
+
+
+def test_pages_passages_and_originals(backend: StoreBackend, tmp_path: Path) -> None:
+    store = _open(backend)
+    body = "Art. 1. Pierwsza strona.\nArt. 2. Druga strona."
+    original = tmp_path / "akt.txt"
+    original.write_bytes(body.encode())
+    sha = hashlib.sha256(body.encode()).hexdigest()
+    pages = (Page(1, "Art. 1. Pierwsza strona.", offset=0), Page(2, "Art. 2. Druga strona.", offset=25))
+    parsed = ParsedDocument("akt.txt", "text/plain", sha, pages, len(body))
+    chunks = [
+        Chunk("", "akt.txt", 0, "Art. 1. Pierwsza strona.", 1, 1, 0, 24, terms="art 1 pierwszy strona"),
+        Chunk("", "akt.txt", 1, "Art. 2. Druga strona.", 2, 2, 25, 46, terms="art 2 drugi strona"),
+    ]
+    vectors = np.eye(2, DIMENSION, dtype=np.float32)
+    with store.writer() as writer:
+        _, document_id = writer.add(parsed, chunks, vectors, original=original)
+    assert store.original(sha) == body.encode()
+    assert store.page_text(document_id, 2) == (25, "Art. 2. Druga strona.")
+    assert store.page_text(document_id, 3) is None
+    first, second = store.chunks_of(document_id)
+    span = store.passage(second.chunk_id)
+    assert span is not None and (span.first_page, span.char_start, span.char_end) == (2, 25, 46)
+    assert [s.chunk_id for s in store.passages_near(document_id, 0, 1)] == [first.chunk_id, second.chunk_id]
+    assert [s.chunk_id for s in store.passages_on_page(document_id, 1)] == [first.chunk_id]
+    info = store.document(document_id)
+    assert info is not None and info.read_by == "text"
+    exported = next(iter(store.export()))
+    assert exported.original == body.encode() and [p.offset for p in exported.pages] == [0, 25]
+    assert store.delete_document(document_id)
+    assert store.original(sha) is None  # gone with the last document holding those bytes
