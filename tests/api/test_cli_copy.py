@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -36,6 +37,13 @@ def test_copy_to_postgres_and_back_keeps_ids_vectors_and_rankings(  # type: igno
 
     monkeypatch.setenv("POLRAG_DATABASE_URL", database_url)
     assert run("documents", "list", "--json")["documents"] == documents  # ids, dates, counts
+    from rag.pg.backend import PgBackend
+
+    database = PgBackend(database_url)
+    copied_store = database.open("default", None, create=False)
+    for pdf in real_pdfs:  # the originals came along: pages can be drawn from the database
+        assert copied_store.original(hashlib.sha256(pdf.read_bytes()).hexdigest()) == pdf.read_bytes()
+    database.close()
     after = run(*query)["hits"]
     assert [h["chunk_id"] for h in after] == [h["chunk_id"] for h in before]
     assert [h["score"] for h in after] == pytest.approx([h["score"] for h in before], abs=1e-4)

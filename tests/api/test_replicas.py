@@ -70,6 +70,9 @@ def test_upload_through_one_replica_search_ask_delete_through_the_other(
         assert hits.json()["hits"][0]["document"] == ODPADY.name
         answer = other.post("/v1/ask", json={"question": QUESTION, "collection": "wspolna"}).json()
         assert answer["passages"][0]["document"] == ODPADY.name
+        # The original went into the database with the document: the other replica draws its pages.
+        page = other.get(f"/v1/documents/{ids[ODPADY.name]}/pages/1", params={"collection": "wspolna"})
+        assert page.status_code == 200 and page.content.startswith(b"\x89PNG"), page.text[:200]
 
         assert (
             other.delete(f"/v1/documents/{ids[ODPADY.name]}", params={"collection": "wspolna"}).status_code
