@@ -454,3 +454,30 @@ def test_many_files_wait_for_a_free_job_slot_instead_of_failing(
         assert page.locator("#uploads li.done").count() == 2
         assert any(s.startswith("Serwer jest zajęty") for s in page.evaluate("() => window.statuses"))
         assert all("429" in error for error in watched.errors), watched.errors
+
+
+def test_new_conversation_mid_answer_stops_it_and_carries_none_of_it(
+    open_page: Callable[[str], Watched], server: str, scripted_llm: Any
+) -> None:
+    """"Nowa rozmowa" (or a collection switch) while an answer streams: the old answer stops, the
+    next question can be asked at once, and it carries none of the old conversation."""
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY)
+    page.get_by_role("textbox", name="Pytanie").fill(QUESTION)
+    page.get_by_role("button", name="Zapytaj").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#conversation .answer-text')?.textContent || '').startsWith('Odpady')"
+    )
+    page.get_by_role("button", name="Nowa rozmowa").click()
+    # The old answer no longer holds the page: the ask button works again before it would end.
+    expect(page.get_by_role("button", name="Zapytaj")).to_be_enabled(timeout=1_000)
+    expect(page.locator("#conversation")).to_have_attribute("aria-busy", "false")
+    # Long enough for the old stream to have ended, had it gone on.
+    page.wait_for_timeout(0.15 * 1000 * len(REPLY.split()) + 500)
+    assert page.locator("#conversation article.turn").count() == 0
+    ask(page, "A kto to określa?")
+    sent = scripted_llm.requests[-1]["messages"]
+    assert not any(QUESTION in m["content"] for m in sent)
+    assert not any(m["role"] == "assistant" for m in sent)
+    assert watched.errors == [] and watched.dialogs == []

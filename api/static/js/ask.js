@@ -8,6 +8,10 @@ import { readEvents } from "./sse.js";
 
 const MAX_HISTORY_TURNS = 8; // question + answer pairs sent back; older ones would crowd the passages
 let history = [];
+// The answer in flight; a new conversation (or a collection switch) aborts it, and `conversation`
+// tells an answer that outlived its conversation to leave the new one alone.
+let inFlight = null;
+let conversation = 0;
 
 export function initAsk({ getCollection }) {
   const form = $("ask-form");
@@ -30,8 +34,12 @@ export function initAsk({ getCollection }) {
 }
 
 export function resetConversation() {
+  conversation += 1;
+  inFlight?.abort();
+  inFlight = null;
   history = [];
-  clear($("conversation"));
+  clear($("conversation")).setAttribute("aria-busy", "false");
+  $("ask-button").disabled = false;
   $("question").focus();
 }
 
@@ -41,22 +49,32 @@ async function ask(question, collection) {
   const region = $("conversation");
   region.setAttribute("aria-busy", "true");
   button.disabled = true;
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const mine = conversation;
+  inFlight = controller;
   try {
     const body = { question, history: history.slice(-2 * MAX_HISTORY_TURNS), stream: true };
     if (collection) body.collection = collection;
-    const response = await request("/v1/ask", { method: "POST", json: body });
+    const response = await request("/v1/ask", { method: "POST", json: body, signal });
     if (response.status === 503) {
-      await withoutGenerator(turn, question, collection, await errorOf(response));
+      await withoutGenerator(turn, question, collection, await errorOf(response), signal);
       return;
     }
     if (!response.ok) throw await errorOf(response);
     const answer = await stream(turn, response, collection);
-    if (answer) history.push({ role: "user", content: question }, { role: "assistant", content: answer });
+    if (answer && mine === conversation) {
+      history.push({ role: "user", content: question }, { role: "assistant", content: answer });
+    }
   } catch (error) {
+    if (signal.aborted) return; // its conversation is gone
     turn.answer.replaceChildren(el("span", { class: "error" }, `Nie udało się uzyskać odpowiedzi. ${error.message}`));
   } finally {
-    region.setAttribute("aria-busy", "false");
-    button.disabled = false;
+    if (inFlight === controller) {
+      inFlight = null;
+      region.setAttribute("aria-busy", "false");
+      button.disabled = false;
+    }
   }
 }
 
@@ -186,7 +204,7 @@ function copyButton(question, answer, citations) {
 }
 
 // No generator (503): say so, and still show what search found, so the documents stay usable.
-async function withoutGenerator(turn, question, collection, error) {
+async function withoutGenerator(turn, question, collection, error, signal) {
   turn.article.classList.add("no-generator");
   turn.answer.replaceChildren(
     el(
@@ -200,7 +218,7 @@ async function withoutGenerator(turn, question, collection, error) {
   const body = { query: question };
   if (collection) body.collection = collection;
   try {
-    const hits = (await getJson("/v1/search", { method: "POST", json: body })).hits;
+    const hits = (await getJson("/v1/search", { method: "POST", json: body, signal })).hits;
     const passages = hits.map((hit, i) => ({ ...hit, n: i + 1 }));
     if (!passages.length) {
       turn.answer.append(el("p", { class: "muted" }, "Nie znaleziono pasujących fragmentów."));
@@ -222,6 +240,7 @@ async function withoutGenerator(turn, question, collection, error) {
       ),
     );
   } catch (failure) {
+    if (signal.aborted) return;
     turn.answer.append(el("p", { class: "error" }, `Wyszukiwanie też się nie udało. ${failure.message}`));
   }
 }
