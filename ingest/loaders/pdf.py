@@ -42,13 +42,15 @@ def load_pdf(
         budget = TextBudget(limits)
         with PageReader(ocr, limits, pages=count) as reader:
             for index in range(count):
-                # Per page, so a page image the server renders meanwhile waits one page at most.
+                # Per page, so a page image the server renders meanwhile waits one page at most;
+                # its OCR runs after the lock is let go.
                 with PDFIUM_LOCK:
                     page = document[index]
                     textpage = page.get_textpage()
                     reader.add(page, index + 1, budget.add_text(textpage.get_text_range()))
                     textpage.close()
                     page.close()
+                reader.read_rendered()
             pages = reader.pages()
         for page in pages:  # OCR'd text counts against the limit too
             if page.method == "ocr":

@@ -2,6 +2,9 @@
 
 Pages are rendered here, one at a time (PDFium is not thread-safe), and read by Tesseract on
 ``OcrOptions.threads`` threads (tesserocr releases the GIL), so a long scan uses every core.
+:meth:`PageReader.add` is called under PDFium's lock and only renders; the reading (and any wait
+for a free OCR thread) is :meth:`PageReader.read_rendered`, called after the lock is let go, so a
+page image the server draws meanwhile never waits for Tesseract.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ class PageReader:
         self.options = ocr or OcrOptions.configured()
         self.limits = limits
         self.page_count = pages  # for the progress report: OCR page i of n
-        self._slots: list[Page | Future[Page]] = []
+        self._slots: list[Page | Future[Page] | None] = []
+        self._rendered: tuple[int, Any, int, str, str] | None = None  # (slot, image, number, reason, text)
         self._running: deque[Future[Page]] = deque()
         self._pool: ThreadPoolExecutor | None = None
         self._checked = False
@@ -53,7 +57,7 @@ class PageReader:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def add(self, page: pdfium.PdfPage, number: int, text: str) -> None:
-        """Take the page's text layer, or render it and queue its OCR."""
+        """Take the page's text layer, or render it for :meth:`read_rendered` (under PDFium's lock)."""
         options = self.options
         # The image share decides only pages with a little text in auto mode: walking the page's
         # objects for every page of an ordinary text PDF would be wasted.
@@ -70,9 +74,21 @@ class PageReader:
             self._slots.append(Page(number, text))
             return
         ocr_page(number, self.page_count or number)
-        image = page.render(scale=self._render_scale(page, number), grayscale=True).to_pil()
+        bitmap = page.render(scale=self._render_scale(page, number), grayscale=True)
+        image = bitmap.to_pil().copy()  # off PDFium's buffer, freed under its lock: read without it
+        bitmap.close()
+        self._rendered = (len(self._slots), image, number, reason, text)
+        self._slots.append(None)
+
+    def read_rendered(self) -> None:
+        """OCR the page :meth:`add` rendered, if any (without PDFium's lock: Tesseract needs none)."""
+        if self._rendered is None:
+            return
+        slot, image, number, reason, text = self._rendered
+        self._rendered = None
+        options = self.options
         if options.threads <= 1:
-            self._slots.append(_read(image, options, number, reason, text))
+            self._slots[slot] = _read(image, options, number, reason, text)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(options.threads, thread_name_prefix="polrag-ocr")
@@ -80,10 +96,15 @@ class PageReader:
             self._running.popleft().result()
         future = self._pool.submit(_read, image, options, number, reason, text)
         self._running.append(future)
-        self._slots.append(future)
+        self._slots[slot] = future
 
     def pages(self) -> list[Page]:
-        return [slot.result() if isinstance(slot, Future) else slot for slot in self._slots]
+        self.read_rendered()
+        pages: list[Page] = []
+        for slot in self._slots:
+            assert slot is not None  # every rendered page was read above
+            pages.append(slot.result() if isinstance(slot, Future) else slot)
+        return pages
 
     def _render_scale(self, page: pdfium.PdfPage, number: int) -> float:
         """The OCR rendering scale, once the page's pixels at it are known to be within the limit.

@@ -459,8 +459,8 @@ def test_many_files_wait_for_a_free_job_slot_instead_of_failing(
 def test_new_conversation_mid_answer_stops_it_and_carries_none_of_it(
     open_page: Callable[[str], Watched], server: str, scripted_llm: Any
 ) -> None:
-    """"Nowa rozmowa" (or a collection switch) while an answer streams: the old answer stops, the
-    next question can be asked at once, and it carries none of the old conversation."""
+    """A new conversation ("Nowa rozmowa", or a collection switch) while an answer streams: the old
+    answer stops, the next question can be asked at once, and it carries none of the old one."""
     watched = open_page(server)
     page = watched.page
     upload(page, ODPADY)
