@@ -51,8 +51,10 @@ class PageImages:
 
     @staticmethod
     def etag(collection: PageSource, document: DocumentInfo, page: int, width: int, chunk: int | None) -> str:
-        """The image's identity: a document id names its bytes, a chunk id is never reused."""
-        key = f"{VERSION}\0{collection.manifest.created_at}\0{document.id}\0{page}\0{width}\0{chunk}"
+        """The image's identity: a document id names its bytes, a chunk id is never reused within a
+        collection (its name and creation time: chunk ids of two collections name other passages)."""
+        made = collection.manifest.created_at
+        key = f"{VERSION}\0{collection.name}\0{made}\0{document.id}\0{page}\0{width}\0{chunk}"
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
     def render(
