@@ -44,7 +44,8 @@ def heading_at(lines: list[str], index: int) -> bool:
     """
     if not is_section_heading(lines[index]):
         return False
-    following = next((line.strip() for line in lines[index + 1 :] if line.strip()), "")
+    # By index, not through a slice: a copy of the rest of the file per title is quadratic.
+    following = next((lines[at].strip() for at in range(index + 1, len(lines)) if lines[at].strip()), "")
     if not following:
         return False
     if NUMBERED.match(lines[index].strip()):

@@ -175,3 +175,17 @@ def test_embedder_reads_a_chunk_under_its_heading_when_it_fits() -> None:
     tight = embedding_texts(chunks, WordCounter(), max_tokens=max(c.token_count for c in chunks))
     full = [chunk for chunk in chunks if chunk.token_count == max(c.token_count for c in chunks)]
     assert all(tight[chunks.index(chunk)] == chunk.text for chunk in full)
+
+
+def test_section_starts_of_a_long_file_of_capitalised_lines_is_linear() -> None:
+    """Each heading-shaped line looked for the next text line through a copy of the rest of the
+    file: 150,000 of them (a 2 MB upload of codes or a table in capitals) took minutes."""
+    import time
+
+    lines = 150_000
+    text = "\n".join(["KOD POZYCJI", ""] * (lines // 2))
+    started = time.perf_counter()
+    starts = section_starts(text)
+    elapsed = time.perf_counter() - started
+    assert len(starts) == lines // 2 - 1  # the last one has nothing after it
+    assert elapsed < 3.0, f"{elapsed:.1f} s"
