@@ -481,3 +481,36 @@ def test_new_conversation_mid_answer_stops_it_and_carries_none_of_it(
     assert not any(QUESTION in m["content"] for m in sent)
     assert not any(m["role"] == "assistant" for m in sent)
     assert watched.errors == [] and watched.dialogs == []
+
+
+def test_a_slow_document_list_of_the_collection_left_does_not_replace_the_one_chosen(
+    open_page: Callable[[str], Watched], server: str
+) -> None:
+    watched = open_page(server)
+    page = watched.page
+    upload(page, PODATEK)
+    page.get_by_label("Nazwa nowej kolekcji").fill("umowy")
+    page.get_by_role("button", name="Utwórz").click()
+    page.locator("#documents-empty").wait_for()
+    upload(page, ODPADY)
+    page.wait_for_function(
+        "() => document.querySelector('#document-rows td')?.textContent === 'DU_2020_poz3.pdf'"
+    )
+    held: list[Any] = []
+    page.route(
+        lambda url: "/v1/documents?" in url and "collection=default" in url,
+        lambda route: held.append(route),
+    )
+    page.get_by_label("Kolekcja").select_option("default")
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_label("Kolekcja").select_option("umowy")
+    page.wait_for_function(
+        "() => document.querySelector('#document-rows td')?.textContent === 'DU_2020_poz3.pdf'"
+    )
+    held[0].continue_()  # the list of the collection left answers last
+    page.wait_for_timeout(700)
+    assert page.get_by_label("Kolekcja").input_value() == "umowy"
+    names = documents_region(page).locator("tbody td.name").all_inner_texts()
+    assert names == [ODPADY.name]
+    assert watched.errors == []

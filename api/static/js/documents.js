@@ -4,20 +4,24 @@ import { getJson, request, errorOf, withQuery } from "./api.js";
 import { $, clear, el, formatDate } from "./dom.js";
 
 const READ_BY = { text: "tekst", ocr: "OCR", mixed: "tekst + OCR" };
+let loading = 0; // a list asked for later (another collection chosen) makes older answers stale
 
 /** Fill the table; a collection not created yet (``exists`` false) is simply empty. */
 export async function loadDocuments(collection, exists = true) {
+  const ticket = ++loading;
   const error = $("documents-error");
   error.hidden = true;
   let documents = [];
   try {
     if (exists) documents = (await getJson(withQuery("/v1/documents", { collection }))).documents;
   } catch (failure) {
+    if (ticket !== loading) return documents;
     if (failure.code !== "collection_not_found") {
       error.textContent = `Nie udało się wczytać listy dokumentów. ${failure.message}`;
       error.hidden = false;
     }
   }
+  if (ticket !== loading) return documents;
   clear($("document-rows")).append(...documents.map((d) => row(d, collection)));
   $("documents-empty").hidden = documents.length > 0;
   return documents;
