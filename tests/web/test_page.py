@@ -514,3 +514,24 @@ def test_a_slow_document_list_of_the_collection_left_does_not_replace_the_one_ch
     names = documents_region(page).locator("tbody td.name").all_inner_texts()
     assert names == [ODPADY.name]
     assert watched.errors == []
+
+
+def test_source_panel_closed_while_its_page_loads_stays_closed_without_errors(
+    open_page: Callable[[str], Watched], server: str
+) -> None:
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY)
+    turn = ask(page, QUESTION)
+    held: list[Any] = []
+    page.route(lambda url: "/v1/documents/" in url and "/text?" in url, lambda route: held.append(route))
+    turn.locator(".answer-text").get_by_role("link").first.click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.keyboard.press("Escape")
+    assert not source_panel(page).is_visible()
+    held[0].continue_()  # the page's text arrives after the panel was closed
+    page.wait_for_timeout(1_000)
+    assert not source_panel(page).is_visible()
+    assert page.eval_on_selector("#page-image", "i => i.hasAttribute('src')") is False
+    assert watched.errors == []

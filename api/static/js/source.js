@@ -32,6 +32,7 @@ export async function openSource(citation, collection, returnTo) {
 export function closeSource() {
   const panel = $("source-panel");
   if (panel.hidden) return;
+  loading += 1; // what it was still loading is for nobody now
   panel.hidden = true;
   document.body.classList.remove("with-source");
   dropImage();
