@@ -535,3 +535,24 @@ def test_source_panel_closed_while_its_page_loads_stays_closed_without_errors(
     assert not source_panel(page).is_visible()
     assert page.eval_on_selector("#page-image", "i => i.hasAttribute('src')") is False
     assert watched.errors == []
+
+
+def test_a_follow_up_to_an_answer_longer_than_a_history_turn_is_answered(
+    open_page: Callable[[str], Watched], server: str, scripted_llm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API takes history turns of 20,000 characters at most; a longer answer (a raised
+    POLRAG_LLM_MAX_NEW_TOKENS) went back whole, and every follow-up was refused with a 422."""
+    long_reply = "Odpady uznaje się za zakaźne [1]. " + " ".join(["drobnoustroje" * 8] * 220)
+    assert len(long_reply) > 20_000
+    monkeypatch.setattr(scripted_llm, "reply", long_reply)
+    monkeypatch.setattr(scripted_llm, "piece_delay_s", 0.0)
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY)
+    first = ask(page, QUESTION)
+    assert first.locator(".answer-text").inner_text() == long_reply
+    monkeypatch.setattr(scripted_llm, "reply", REPLY)
+    follow_up = ask(page, "A kto to określa?")
+    assert follow_up.locator(".error").count() == 0, follow_up.inner_text()
+    assert follow_up.locator(".answer-text").inner_text() == REPLY
+    assert watched.errors == []

@@ -7,6 +7,7 @@ import { openSource } from "./source.js";
 import { readEvents } from "./sse.js";
 
 const MAX_HISTORY_TURNS = 8; // question + answer pairs sent back; older ones would crowd the passages
+const MAX_TURN_CHARS = 20000; // the API's limit on one history turn (a long answer goes back cut)
 let history = [];
 // The answer in flight; a new conversation (or a collection switch) aborts it, and `conversation`
 // tells an answer that outlived its conversation to leave the new one alone.
@@ -64,7 +65,10 @@ async function ask(question, collection) {
     if (!response.ok) throw await errorOf(response);
     const answer = await stream(turn, response, collection);
     if (answer && mine === conversation) {
-      history.push({ role: "user", content: question }, { role: "assistant", content: answer });
+      history.push(
+        { role: "user", content: question },
+        { role: "assistant", content: answer.slice(0, MAX_TURN_CHARS) },
+      );
     }
   } catch (error) {
     if (signal.aborted) return; // its conversation is gone
