@@ -556,3 +556,22 @@ def test_a_follow_up_to_an_answer_longer_than_a_history_turn_is_answered(
     assert follow_up.locator(".error").count() == 0, follow_up.inner_text()
     assert follow_up.locator(".answer-text").inner_text() == REPLY
     assert watched.errors == []
+
+
+def test_a_key_of_spaces_keeps_the_key_dialog_open(
+    open_page: Callable[[str], Watched], keyed_server: str
+) -> None:
+    """Spaces pass the field's `required` and closed the dialog, but were no key: the page then
+    waited for one with no dialog to give it in."""
+    watched = open_page(keyed_server)
+    page = watched.page
+    dialog = page.get_by_role("dialog", name="Klucz API")
+    dialog.wait_for()
+    dialog.get_by_label("Klucz API").fill("   ")
+    dialog.get_by_role("button", name="Zapisz klucz").click()
+    page.wait_for_timeout(300)
+    assert dialog.is_visible()
+    dialog.get_by_label("Klucz API").fill("klucz-1")
+    dialog.get_by_role("button", name="Zapisz klucz").click()
+    page.locator("#documents-empty").wait_for()
+    assert not dialog.is_visible()

@@ -23,9 +23,13 @@ function promptForKey(wasWrong) {
   $("key-input").value = "";
   return new Promise((resolve) => {
     const form = $("key-form");
-    const submitted = () => {
+    const submitted = (event) => {
       const key = $("key-input").value.trim();
-      if (!key) return;
+      if (!key) {
+        event.preventDefault(); // spaces pass `required`; the dialog stays until a key is given
+        $("key-input").value = "";
+        return;
+      }
       form.removeEventListener("submit", submitted);
       resolve(key);
     };
