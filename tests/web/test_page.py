@@ -575,3 +575,40 @@ def test_a_key_of_spaces_keeps_the_key_dialog_open(
     dialog.get_by_role("button", name="Zapisz klucz").click()
     page.locator("#documents-empty").wait_for()
     assert not dialog.is_visible()
+
+
+BUSY = {"error": {"code": "collection_busy", "message": "collection 'default' is being written"}}
+
+
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [("network", "Brak połączenia z serwerem."), ("busy", "Kolekcja jest zajęta przez inny zapis.")],
+)
+def test_a_failed_delete_is_said_in_polish(
+    open_page: Callable[[str], Watched], server: str, failure: str, said: str
+) -> None:
+    """A delete with no answer threw past the page; a refused one (409) had its message hidden at
+    once by the table's reload."""
+    watched = open_page(server)
+    page = watched.page
+    upload(page, PODATEK)
+    documents_region(page).locator("tbody tr").first.wait_for()
+
+    def fail_deletes(route: Any) -> None:
+        if route.request.method != "DELETE":
+            route.continue_()
+        elif failure == "network":
+            route.abort()
+        else:
+            route.fulfill(status=409, json=BUSY, headers={"Retry-After": "5"})
+
+    page.route(lambda url: "/v1/documents/" in url, fail_deletes)
+    page.get_by_role("button", name=f"Usuń {PODATEK.name}").click()
+    page.get_by_role("dialog", name="Usunąć dokument?").get_by_role("button", name="Usuń").click()
+    error = page.locator("#documents-error")
+    expect(error).to_be_visible()
+    assert error.inner_text().startswith(f"Nie udało się usunąć dokumentu. {said}")
+    page.wait_for_timeout(300)  # the table's reload after the attempt leaves the message up
+    assert error.is_visible()
+    assert documents_region(page).locator("tbody td.name").all_inner_texts() == [PODATEK.name]
+    assert not any("Uncaught" in e for e in watched.errors), watched.errors

@@ -61,13 +61,19 @@ function confirmDelete(document_, collection, button) {
         return;
       }
       const path = withQuery(`/v1/documents/${encodeURIComponent(document_.id)}`, { collection });
-      const response = await request(path, { method: "DELETE" });
-      if (!response.ok && response.status !== 404) {
-        const error = $("documents-error");
-        error.textContent = `Nie udało się usunąć dokumentu. ${(await errorOf(response)).message}`;
-        error.hidden = false;
+      let failure = null;
+      try {
+        const response = await request(path, { method: "DELETE" });
+        if (!response.ok && response.status !== 404) failure = await errorOf(response);
+      } catch (error) {
+        failure = error; // no answer (network): an ApiError in Polish like the others
       }
       await loadDocuments(collection);
+      if (failure) {
+        const error = $("documents-error");
+        error.textContent = `Nie udało się usunąć dokumentu. ${failure.message}`;
+        error.hidden = false;
+      }
       $("file-input").focus();
     },
     { once: true },
