@@ -612,3 +612,19 @@ def test_a_failed_delete_is_said_in_polish(
     assert error.is_visible()
     assert documents_region(page).locator("tbody td.name").all_inner_texts() == [PODATEK.name]
     assert not any("Uncaught" in e for e in watched.errors), watched.errors
+
+
+def test_an_upload_with_no_answer_fails_on_its_row_in_polish(
+    open_page: Callable[[str], Watched], server: str
+) -> None:
+    watched = open_page(server)
+    page = watched.page
+    page.locator("#documents-empty").wait_for()
+    page.route(
+        lambda url: "/v1/documents?" in url,
+        lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
+    )
+    upload(page, PODATEK)
+    failed = page.locator("#uploads li.failed")
+    assert failed.locator(".upload-status").inner_text() == "Brak połączenia z serwerem."
+    assert page.locator("#documents-empty").is_visible()

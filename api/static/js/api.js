@@ -53,7 +53,7 @@ export async function request(path, { method = "GET", json, signal } = {}) {
       response = await fetch(path, init);
     } catch (error) {
       if (error.name === "AbortError") throw error;
-      throw new ApiError(0, "network", String(error));
+      throw new ApiError(0, "network", ""); // the browser's "Failed to fetch" says no more, in English
     }
     if (response.status !== 401) return response;
     await newKey();
@@ -111,7 +111,8 @@ export function uploadFile(file, collection, onProgress, onWait = () => {}) {
         if (event.lengthComputable) onProgress(event.loaded / event.total);
       };
       xhr.onload = () => resolve(xhr);
-      xhr.onerror = () => reject(new ApiError(0, "network", "upload failed"));
+      // No detail: there are no server's words to show, and ours would be English on a Polish page.
+      xhr.onerror = () => reject(new ApiError(0, "network", ""));
       const form = new FormData();
       form.append("files", file, file.name);
       xhr.send(form);
