@@ -9,13 +9,14 @@ import io
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import NoOriginal, NoPageImage, PageNotFound, PageTooLarge
 from rag.passage_boxes import Box, ocr_boxes, text_layer_boxes
 from rag.pdfium_lock import PDFIUM_LOCK
-from rag.types import ChunkSpan, DocumentInfo
+from rag.types import ChunkSpan, DocumentInfo, OcrWord
 
 if TYPE_CHECKING:
     from rag.page_source import PageSource
@@ -87,7 +88,9 @@ class PageImages:
             )
         passage = _passage_on_page(collection, highlight, page) if highlight else None
         if document.media_type == PDF:
-            image, boxes = self._pdf_page(data, page, width, passage, collection, document)
+            # Read from the store first: PDFium's lock is held by nothing slower than PDFium.
+            words = collection.page_words(document.id, page) if passage else ()
+            image, boxes = self._pdf_page(data, page, width, passage, words, document)
         else:
             image = self._image_frame(data, page, width)
             boxes = ocr_boxes(collection.page_words(document.id, page), passage) if passage else []
@@ -114,7 +117,7 @@ class PageImages:
         number: int,
         width: int,
         passage: str | None,
-        collection: PageSource,
+        words: Sequence[OcrWord],
         document: DocumentInfo,
     ) -> tuple[Any, list[Box]]:
         import pypdfium2 as pdfium
@@ -146,7 +149,6 @@ class PageImages:
                     if image.width > width:  # PDFium rounds the bitmap's size up
                         image = image.crop((0, 0, width, image.height))
                     boxes: list[Box] = []
-                    words = collection.page_words(document.id, number) if passage else ()
                     if passage and words:
                         boxes = ocr_boxes(words, passage)
                     elif passage:  # OCR read the page as rendered; the text layer is unrotated
