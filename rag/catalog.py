@@ -183,7 +183,7 @@ class Catalog:
             f"SELECT {DOCUMENT_COLUMNS}, COUNT(c.id) FROM documents d "
             "LEFT JOIN chunks c ON c.document_id = d.id GROUP BY d.id ORDER BY d.file_name"
         ).fetchall()
-        return [_document(row) for row in rows]
+        return [DocumentInfo.from_row(row) for row in rows]
 
     def insert_document(
         self,
@@ -428,27 +428,12 @@ class Catalog:
             f"FROM documents d WHERE {where}",
             (value,),
         ).fetchone()
-        return _document(row) if row else None
+        return DocumentInfo.from_row(row) if row else None
 
 
 def _hit(row: tuple, score: float) -> Hit:  # type: ignore[type-arg]
     chunk_id, document_id, file_name, first_page, last_page, text, heading, ordinal = row
     return Hit(chunk_id, document_id, file_name, first_page, last_page, text, score, heading, ordinal)
-
-
-def _document(row: tuple) -> DocumentInfo:  # type: ignore[type-arg]
-    return DocumentInfo(
-        id=row[0],
-        file_name=row[1],
-        media_type=row[2],
-        sha256=row[3],
-        pages=row[4],
-        size_bytes=row[5],
-        added_at=row[6],
-        source_path=row[7],
-        ocr_page_count=row[8],
-        chunks=row[9],
-    )
 
 
 def _words_json(words: Sequence[OcrWord]) -> str:

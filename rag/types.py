@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,23 @@ class DocumentInfo:
     added_at: str
     source_path: str = ""
     ocr_page_count: int = 0
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> DocumentInfo:
+        """From a catalogue row in the column order both stores select (``DOCUMENT_COLUMNS``,
+        then the OCR page count and the chunk count)."""
+        return cls(
+            id=row[0],
+            file_name=row[1],
+            media_type=row[2],
+            sha256=row[3],
+            pages=row[4],
+            size_bytes=row[5],
+            added_at=row[6],
+            source_path=row[7],
+            ocr_page_count=row[8],
+            chunks=row[9],
+        )
 
     @property
     def read_by(self) -> str:

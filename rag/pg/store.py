@@ -93,21 +93,7 @@ class PgStore:
         else:
             with self.connection() as own:
                 rows = own.execute(query, params).fetchall()
-        return [
-            DocumentInfo(
-                id=row[0],
-                file_name=row[1],
-                media_type=row[2],
-                sha256=row[3],
-                pages=row[4],
-                size_bytes=row[5],
-                added_at=row[6],
-                source_path=row[7],
-                ocr_page_count=row[8],
-                chunks=row[9],
-            )
-            for row in rows
-        ]
+        return [DocumentInfo.from_row(row) for row in rows]
 
     def chunks_of(self, document_id: str) -> list[Hit]:
         with self.connection() as conn:
