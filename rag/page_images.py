@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import NoOriginal, NoPageImage, PageNotFound, PageTooLarge
 from rag.passage_boxes import Box, ocr_boxes, text_layer_boxes
+from rag.pdf_image_sizes import image_sizes
 from rag.pdfium_lock import PDFIUM_LOCK
 from rag.types import ChunkSpan, DocumentInfo, OcrWord
 
@@ -25,7 +26,6 @@ PDF = "application/pdf"
 IMAGES = ("image/png", "image/jpeg", "image/tiff")
 HIGHLIGHT = (255, 214, 0, 105)  # translucent yellow: the text stays readable under it
 PAD = 0.002  # of the page: the highlight reaches a little past the glyphs
-RENDER_DEPTH = 64  # nested form objects PDFium draws (its kRenderMaxRecursionDepth)
 VERSION = "1"  # in the ETag: bump when the drawing changes
 
 
@@ -121,7 +121,6 @@ class PageImages:
         document: DocumentInfo,
     ) -> tuple[Any, list[Box]]:
         import pypdfium2 as pdfium
-        import pypdfium2.raw as pdfium_c
 
         with PDFIUM_LOCK:
             try:
@@ -139,9 +138,7 @@ class PageImages:
                     scale = width / max(page_width, 1e-3)
                     self._check_pixels(width, math.ceil(page_height * scale), number)
                     # PDFium decodes each image whole, whatever size it is drawn at.
-                    images = page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=RENDER_DEPTH)
-                    for item in images:
-                        image_width, image_height = item.get_px_size()
+                    for image_width, image_height in image_sizes(page):
                         self._check_pixels(image_width, image_height, number, "holds an image of")
                     bitmap = page.render(scale=scale)
                     image = bitmap.to_pil().copy()  # off PDFium's buffer, freed under this lock

@@ -19,6 +19,7 @@ from ingest.limits import DEFAULT_LIMITS, DocumentLimits
 from ingest.ocr import OcrOptions, OcrUnavailable, check_available, read_image
 from ingest.ocr_decision import LITTLE_TEXT_CHARS, known_word_share, ocr_reason
 from rag.errors import DocumentTooLarge
+from rag.pdf_image_sizes import image_sizes
 from rag.progress import ocr_page
 from rag.types import Page
 
@@ -29,8 +30,6 @@ log = logging.getLogger(__name__)
 
 # Without OCR these pages would be lost, so the file fails; a page with a doubtful layer keeps it.
 NOTHING_WITHOUT_OCR = ("no text layer", "images cover the page, little text layer")
-# Form XObjects nest; PDFium draws them as deep as this (its kRenderMaxRecursionDepth).
-RENDER_DEPTH = 64
 
 
 class PageReader:
@@ -112,8 +111,6 @@ class PageReader:
         Checked from the page's size before PDFium allocates the bitmap: a few bytes of PDF can
         declare a 200 x 200 inch page, 3.6 gigapixels at 300 dpi.
         """
-        import pypdfium2.raw as pdfium_c
-
         limit = self.limits.image_pixels
         scale = self.options.dpi / 72
         width, height = (math.ceil(max(side, 0.0) * scale) for side in page.get_size())
@@ -125,8 +122,7 @@ class PageReader:
             )
         # PDFium decodes each image whole to draw it, whatever size it is drawn at: a 2 MB PDF
         # can hold a 45,000 x 45,000 image of zeros (2 GB). Its size is in its dictionary.
-        for image in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=RENDER_DEPTH):
-            image_width, image_height = image.get_px_size()
+        for image_width, image_height in image_sizes(page):
             if image_width * image_height > limit:
                 raise DocumentTooLarge(
                     f"page {number} holds an image of {image_width:,} x {image_height:,} pixels, "
