@@ -217,12 +217,12 @@ class Collection:
         this returns at once: the search then reads what is published (that writer holds
         the file lock, so there is nothing newer to catch up with but its own writes)."""
         indexes = self._indexes
-        if self.catalog.generation() == indexes.generation:
+        if not indexes.behind():
             return
         if not indexes.build_lock.acquire(blocking=False):
             return
         try:
-            if self.catalog.generation() != indexes.generation:
+            if indexes.behind():
                 indexes.catch_up()
         finally:
             indexes.build_lock.release()
@@ -233,7 +233,7 @@ class Collection:
     def writer(self) -> Iterator[CollectionWriter]:
         """Exclusive write access (a file lock across processes); saves the indexes on exit."""
         with self._write_lock(), self._indexes.build_lock:
-            if self.catalog.generation() != self._indexes.generation:
+            if self._indexes.behind():
                 self._indexes.catch_up()
             self._sweep_originals()
             writer = CollectionWriter(self)
@@ -321,11 +321,7 @@ class Collection:
             raise CollectionNotFound(self.name, self.folder.parent)
         with file_lock(self.folder, self.lock_timeout, self.name):
             manifest = read_json(self.folder / MANIFEST)
-            if (
-                self.folder_moved()
-                or manifest is None
-                or manifest.get("created_at", "") != self.manifest.created_at
-            ):
+            if self.gone() or manifest is None or manifest.get("created_at", "") != self.manifest.created_at:
                 raise CollectionNotFound(self.name, self.folder.parent)
             yield
 
@@ -352,9 +348,6 @@ class Collection:
             pass
 
     def gone(self) -> bool:
-        return self.folder_moved()
-
-    def folder_moved(self) -> bool:
         """Whether the folder under this collection's name is no longer the one it was opened in
         (deleted, or deleted and made again, by another process or thread)."""
         return _folder_id(self.folder) != self._folder_id

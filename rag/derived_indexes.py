@@ -67,6 +67,10 @@ class DerivedIndexes:
         with self._vector_lock.read():
             return self._vectors.search(queries, k, allowed_ids=allowed)
 
+    def behind(self) -> bool:
+        """Whether the catalogue has moved on since the indexes were last brought up to it."""
+        return self.catalog.generation() != self.generation
+
     # -- changes: the caller holds build_lock ----------------------------------------
 
     def catch_up(self) -> None:
