@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -204,7 +205,7 @@ def _load_errors(model: str) -> Iterator[None]:
         yield
     except (OSError, ValueError) as exc:
         text = str(exc)
-        if "gated" in text.lower() or "401" in text or "403" in text:
+        if _is_hub_refusal(exc, model):
             raise ModelLoadError(
                 f"{model} is gated on the Hugging Face hub: accept its terms at "
                 f"https://huggingface.co/{model} and set HF_TOKEN to a token of that account"
@@ -215,6 +216,25 @@ def _load_errors(model: str) -> Iterator[None]:
             f"cannot load the generator {model!r} ({where}): {first_line}. "
             "Set POLRAG_LLM_MODEL to a hub id (with internet) or a local folder with the model files"
         ) from None
+
+
+def _is_hub_refusal(exc: BaseException, model: str) -> bool:
+    """Whether the hub refused the model for want of access (gated or private), not for its absence.
+
+    The message is read without the model's own name: a folder such as /tmp/pytest-403/model
+    once passed for an HTTP 403 and sent the user off to accept terms that do not exist."""
+    from huggingface_hub.errors import GatedRepoError
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, GatedRepoError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).replace(model, "")
+    return bool(_HUB_REFUSAL.search(text))
+
+
+_HUB_REFUSAL = re.compile(r"gated repo|\b40[13] Client Error|\bstatus(?: code)?:? 40[13]\b", re.IGNORECASE)
 
 
 def _generation_error(exc: BaseException) -> BaseException:

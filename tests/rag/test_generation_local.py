@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -108,6 +109,29 @@ def test_an_answer_cut_by_the_token_limit_says_length(tiny_generator: Transforme
 def test_missing_model_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="POLRAG_LLM_MODEL"):
         TransformersGenerator(str(tmp_path / "no-such-model"), device="cpu")
+
+
+def test_missing_folder_whose_path_holds_403_is_not_called_gated(tmp_path: Path) -> None:
+    # pytest numbers its temporary folders, and pytest-403 once read as an HTTP 403 from the hub
+    folder = tmp_path / "pytest-403" / "no-such-model-401"
+    with pytest.raises(ModelLoadError) as refusal:
+        TransformersGenerator(str(folder), device="cpu")
+    assert "POLRAG_LLM_MODEL" in str(refusal.value)
+    assert "gated" not in str(refusal.value)
+
+
+def test_hub_refusal_is_read_from_the_exception_chain() -> None:
+    from huggingface_hub.errors import GatedRepoError
+
+    from rag.generation.local import _load_errors
+
+    with pytest.raises(ModelLoadError, match="accept its terms"), _load_errors("org/model"):
+        try:
+            raise GatedRepoError(
+                "Access to model org/model is restricted.", response=MagicMock(status_code=401)
+            )
+        except GatedRepoError as exc:
+            raise OSError("org/model could not be loaded") from exc
 
 
 def test_model_without_chat_template_is_refused(tiny_llm_path: str, tmp_path: Path) -> None:
