@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from rag.pdf_drawn_text import drawn_text
 from rag.types import OcrWord
 
 if TYPE_CHECKING:
@@ -70,9 +71,14 @@ def text_layer_boxes(
     textpage: pdfium.PdfTextPage, passage: str, crop: tuple[float, float, float, float], rotation: int = 0
 ) -> list[Box]:
     """Line boxes of ``passage`` on a PDF page read from its text layer, as the page is shown:
-    ``crop`` is its crop box (left, bottom, right, top in points), ``rotation`` its /Rotate."""
+    ``crop`` is its crop box (left, bottom, right, top in points), ``rotation`` its /Rotate.
+
+    The passage is looked for in the text drawn on the page, as ingest read it: a copy clipped
+    away (a heading under another) would otherwise take the highlight to where nothing shows."""
+    shown, indices = drawn_text(textpage, crop)
+    page_letters, letter_at = letters(shown)
+    where = [indices[i] for i in letter_at]
     raw = textpage.get_text_range()
-    page_letters, where = letters(raw)
     span = locate(letters(passage)[0], page_letters)
     x0, y0, x1, y1 = crop
     width, height = x1 - x0, y1 - y0

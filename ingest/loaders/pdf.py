@@ -9,6 +9,7 @@ from ingest.limits import DEFAULT_LIMITS, DocumentLimits, TextBudget
 from ingest.loaders.pdf_ocr import PageReader
 from ingest.ocr import OcrOptions
 from rag.errors import BadDocumentError
+from rag.pdf_drawn_text import crop_box, drawn_text
 from rag.pdfium_lock import PDFIUM_LOCK
 from rag.types import Page
 
@@ -47,7 +48,8 @@ def load_pdf(
                 with PDFIUM_LOCK:
                     page = document[index]
                     textpage = page.get_textpage()
-                    reader.add(page, index + 1, budget.add_text(textpage.get_text_range()))
+                    text, _ = drawn_text(textpage, crop_box(page))  # not text clipped away
+                    reader.add(page, index + 1, budget.add_text(text))
                     textpage.close()
                     page.close()
                 reader.read_rendered()

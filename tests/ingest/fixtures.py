@@ -252,3 +252,34 @@ BAD_FILES = [
     _case("odt-without-content-xml", "umowa.odt", lambda: build_odt(b""), NO_CONTENT_XML),
     _case("html-without-text", "pusta.html", lambda: SCRIPT_ONLY_HTML, "no text found in the document"),
 ]
+
+
+def pdf_drawing(content: str, *, crop_box: tuple[int, int, int, int] | None = None) -> bytes:
+    """A one-page A4 PDF whose content stream is ``content`` (Helvetica as /F1), written by hand:
+    clip paths and crop boxes exactly as a test needs them."""
+    stream = content.encode("latin-1")
+    crop = f"/CropBox [{' '.join(map(str, crop_box))}]" if crop_box else ""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] {crop} "
+        "/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out = BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def text_at(x: int, y: int, text: str, size: int = 14) -> str:
+    """A content-stream line drawing ``text`` at (x, y) in points."""
+    return f"BT /F1 {size} Tf {x} {y} Td ({text}) Tj ET\n"
