@@ -483,6 +483,32 @@ def test_new_conversation_mid_answer_stops_it_and_carries_none_of_it(
     assert watched.errors == [] and watched.dialogs == []
 
 
+def test_an_answer_cut_off_before_its_end_says_so_and_stays_out_of_the_history(
+    open_page: Callable[[str], Watched], server: str, scripted_llm: Any
+) -> None:
+    """The real server's stream, cut in transit before its `done` event (a proxy's timeout):
+    the page shows what came, says it was cut short, and does not send it back as history."""
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY)
+
+    def cut_before_done(route: Any) -> None:
+        response = route.fetch()
+        body = response.text()
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        route.fulfill(status=response.status, headers=headers, body=body[: body.index("event: done")])
+
+    page.route(lambda url: url.endswith("/v1/ask"), cut_before_done)
+    turn = ask(page, QUESTION)
+    expect(turn.locator(".answer-text .error")).to_contain_text("Odpowiedź przerwana")
+    assert turn.locator(".answer-text").inner_text().startswith("Odpady")  # what came is shown
+    page.unroute_all()
+    ask(page, "A kto to określa?")
+    sent = scripted_llm.requests[-1]["messages"]
+    assert not any(m["role"] == "assistant" for m in sent)
+    assert watched.errors == []
+
+
 def test_a_slow_document_list_of_the_collection_left_does_not_replace_the_one_chosen(
     open_page: Callable[[str], Watched], server: str
 ) -> None:

@@ -100,26 +100,48 @@ function newTurn(question) {
 async function stream(turn, response, collection) {
   let passages = [];
   let text = "";
-  for await (const { event, data } of readEvents(response)) {
-    if (event === "passages") {
-      passages = data.passages;
-      turn.answer.replaceChildren(el("span", { class: "muted" }, "Piszę odpowiedź…"));
-    } else if (event === "token") {
-      text += data.text;
-      // While streaming, a marker links to its passage; the final list comes with `done`.
-      render(turn.answer, text, passages, collection);
-    } else if (event === "done") {
-      finish(turn, data, collection);
-      return data.answer;
-    } else if (event === "error") {
-      const message = data.error?.code === "model_unavailable" ? "Model językowy jest niedostępny." : "";
-      turn.answer.append(
-        el("p", { class: "error" }, `Odpowiedź przerwana. ${message || data.error?.message || ""}`),
-      );
-      return "";
+  // Tokens arrive faster than a screen shows them: the answer is drawn at most once a frame, so
+  // a long answer costs one render per frame, not one per token.
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    // While streaming, a marker links to its passage; the final list comes with `done`.
+    render(turn.answer, text, passages, collection);
+  };
+  try {
+    for await (const { event, data } of readEvents(response)) {
+      if (event === "passages") {
+        passages = data.passages;
+        turn.answer.replaceChildren(el("span", { class: "muted" }, "Piszę odpowiedź…"));
+      } else if (event === "token") {
+        text += data.text;
+        frame ||= requestAnimationFrame(draw);
+      } else if (event === "done") {
+        finish(turn, data, collection);
+        return data.answer;
+      } else if (event === "error") {
+        const message = data.error?.code === "model_unavailable" ? "Model językowy jest niedostępny." : "";
+        drawNow();
+        turn.answer.append(
+          el("p", { class: "error" }, `Odpowiedź przerwana. ${message || data.error?.message || ""}`),
+        );
+        return "";
+      }
     }
+  } finally {
+    cancelAnimationFrame(frame);
   }
-  return text;
+  // The stream closed without `done` (a proxy's timeout, the server gone): what came is shown,
+  // said to be cut short, and kept out of the history.
+  drawNow();
+  turn.answer.append(
+    el("p", { class: "error" }, "Odpowiedź przerwana: połączenie zamknięto przed jej końcem."),
+  );
+  return "";
+
+  function drawNow() {
+    if (text) draw();
+  }
 }
 
 /** Answer text with each valid [n] as a link that opens passage n in the source panel. */
