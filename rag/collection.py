@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from rag.derived_indexes import VECTORS, VECTORS_STATE, DerivedIndexes
 from rag.errors import CollectionBusy, CollectionNotFound
 from rag.files import WRITE_LOCK, file_lock, read_json, write_json
 from rag.lexical_index import LexicalIndex
-from rag.manifest import FORMAT_VERSION, MANIFEST, Manifest, list_collections, read_manifest
+from rag.manifest import FORMAT_VERSION, MANIFEST, Manifest, creation_stamp, list_collections, read_manifest
 from rag.originals import OriginalStore
 from rag.settings import check_collection_name
 from rag.store import StoredDocument, StoreStats
@@ -105,7 +104,7 @@ class Collection:
             folder.mkdir(parents=True, exist_ok=True)
             with file_lock(folder, lock_timeout, name):
                 if not manifest_path.exists():
-                    stamped = Manifest(**{**asdict(expected), "created_at": _now()})
+                    stamped = Manifest(**{**asdict(expected), "created_at": creation_stamp()})
                     write_json(manifest_path, asdict(stamped))
         manifest = read_manifest(folder)
         if expected is not None:
@@ -370,10 +369,6 @@ class Collection:
             log.info("collection %s: chunks analysed (analysis version %s)", self.name, current)
             self._indexes.reset_lexical()  # same ids, new terms: the in-memory index starts over
             self._indexes.catch_up()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _folder_id(folder: Path) -> int | None:

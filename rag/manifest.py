@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rag.errors import CollectionError, EmbeddingMismatch
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+
+
+def creation_stamp() -> str:
+    """When a collection is made, to the microsecond: it tells a collection from one deleted and made
+    again under its name (page-image ETags, a writer's check that its folder is still the one it
+    opened), so two made within one second must not share it."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -14,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from rag.analysis import ANALYSIS_VERSION
 from rag.errors import CollectionError, CollectionNotFound, StoreUnavailable
-from rag.manifest import Manifest
+from rag.manifest import Manifest, creation_stamp
 from rag.pg.reanalyse import reanalyse_if_stale
 from rag.pg.schema import SCHEMA_VERSION, create_collection, migrate
 from rag.pg.store import PgStore, pooled
@@ -108,7 +107,7 @@ class PgBackend:
         return (row[0], row[1]) if row else None
 
     def _create(self, name: str, expected: Manifest) -> tuple[str, dict[str, Any]]:
-        stamped = asdict(expected) | {"created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        stamped = asdict(expected) | {"created_at": creation_stamp()}
         with pooled(self.pool) as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (collection_lock(name),))
             row = conn.execute(
