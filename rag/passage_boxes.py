@@ -76,19 +76,18 @@ def text_layer_boxes(
     The passage is looked for in the text drawn on the page, as ingest read it: a copy clipped
     away (a heading under another) would otherwise take the highlight to where nothing shows."""
     shown, indices = drawn_text(textpage, crop)
-    page_letters, letter_at = letters(shown)
-    where = [indices[i] for i in letter_at]
-    raw = textpage.get_text_range()
+    page_letters, where = letters(shown)
     span = locate(letters(passage)[0], page_letters)
     x0, y0, x1, y1 = crop
     width, height = x1 - x0, y1 - y0
     if span is None or width <= 0 or height <= 0:
         return []
-    first, last = where[span[0]], where[span[1] - 1]
     boxes: list[Box] = []
-    for index in range(first, last + 1):
-        if raw[index].isspace():
+    # Only drawn characters: a hidden copy inside the span (text under a clip) gets no box.
+    for at in range(where[span[0]], where[span[1] - 1] + 1):
+        if shown[at].isspace():
             continue
+        index = indices[at]  # the character's index in the text page
         left, bottom, right, top = textpage.get_charbox(index)
         if right <= left or top <= bottom:
             continue

@@ -61,3 +61,11 @@ def test_highlight_goes_to_the_copy_that_is_drawn() -> None:
     assert boxes
     top = min(box[1] for box in boxes)
     assert 0.6 < top < 0.7  # y = 300 of 842 points, from the top: 0.64
+
+
+def test_hidden_text_between_the_lines_of_a_passage_gets_no_box() -> None:
+    pdf = pdf_drawing(text_at(72, 500, "Pierwsza linia") + CLIPPED + text_at(72, 480, "druga linia"))
+    page = pdfium.PdfDocument(pdf)[0]
+    boxes = text_layer_boxes(page.get_textpage(), "Pierwsza linia druga linia", page.get_cropbox())
+    assert boxes
+    assert all(0.35 < box[1] < 0.5 for box in boxes), boxes  # y = 500 and 480 of 842 from the top
