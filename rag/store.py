@@ -121,8 +121,9 @@ class Store(PageSource, Protocol):
         a tuple is one word's alternatives, scored by the best of them; ties by chunk id."""
         ...
 
-    def writer(self) -> AbstractContextManager[StoreWriter]:
-        """Write access for a batch; stores what is derived on exit."""
+    def writer(self, *, bulk: bool = False) -> AbstractContextManager[StoreWriter]:
+        """Write access for a batch; stores what is derived on exit. ``bulk``: many chunks
+        follow, so a store may defer its indexes and build them once on exit."""
         ...
 
     def delete_document(self, document_id: str) -> bool: ...
