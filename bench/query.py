@@ -103,7 +103,8 @@ def fill(  # type: ignore[no-untyped-def]
     centres and projection, the seconds the writes took (a bulk writer's index build included),
     the vectors when ``keep``, and the bulk writer's index build seconds (else None);
     ``sink(vectors)`` gets each document's vectors as they are written; document names start
-    with ``prefix`` (two writers into one collection use two). ``bulk``: the store's bulk writer (see rag.store.Store.writer)."""
+    with ``prefix`` (two writers into one collection use two). ``bulk``: the store's bulk
+    writer (see rag.store.Store.writer)."""
     analyzer = default_analyzer()
     terms_of = {w: " ".join(analyzer.analyse(w)) for w in words}
     # Real embeddings fill a low-dimensional part of their space, which is what makes
