@@ -39,7 +39,7 @@ class PgBackend:
         url: str,
         *,
         pool_size: int = 8,
-        ef_search: int = 100,
+        ef_search: int = 200,
         lock_timeout: float = 60.0,
         build: BuildSettings | None = None,
     ) -> None:

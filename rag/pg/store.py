@@ -44,7 +44,7 @@ class PgStore:
         schema_name: str,
         manifest: Manifest,
         *,
-        ef_search: int = 100,
+        ef_search: int = 200,
         lock_timeout: float = 60.0,
         build: BuildSettings | None = None,
     ) -> None:
