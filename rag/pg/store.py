@@ -242,10 +242,10 @@ class PgStore:
             return
         conninfo = self.pool.conninfo
         url = conninfo() if callable(conninfo) else conninfo
+        dimension = self.manifest.dimension
         with bulk_load(
-            url, self.name, self.schema_name, self.manifest.dimension, self.build,
-            lock_timeout=self.lock_timeout,
-        ) as report:  # fmt: skip
+            url, self.name, self.schema_name, dimension, self.build, lock_timeout=self.lock_timeout
+        ) as report:
             writer = PgWriter(self)
             writer.bulk = report
             yield writer
