@@ -96,7 +96,7 @@ def fill(  # type: ignore[no-untyped-def]
     *,
     keep=False,
     prefix="doc",
-    bulk=False,
+    bulk=0,
     sink=None,
 ):
     """Write ``size`` synthetic chunks into any store (rag.store.Store); returns the clusters'
@@ -104,7 +104,7 @@ def fill(  # type: ignore[no-untyped-def]
     the vectors when ``keep``, and the bulk writer's index build seconds (else None);
     ``sink(vectors)`` gets each document's vectors as they are written; document names start
     with ``prefix`` (two writers into one collection use two). ``bulk``: the store's bulk
-    writer (see rag.store.Store.writer)."""
+    writer (see rag.store.Store.writer) when true."""
     analyzer = default_analyzer()
     terms_of = {w: " ".join(analyzer.analyse(w)) for w in words}
     # Real embeddings fill a low-dimensional part of their space, which is what makes
@@ -116,7 +116,7 @@ def fill(  # type: ignore[no-untyped-def]
     centres = rng.normal(size=(count, LATENT)).astype(np.float32)
     kept = []
     started = time.perf_counter()
-    with store.writer(bulk=bulk) as writer:
+    with store.writer(bulk=size if bulk else 0) as writer:
         for doc in range(0, size, CHUNKS_PER_DOCUMENT):
             n = min(CHUNKS_PER_DOCUMENT, size - doc)
             drawn = rng.choice(len(words), size=(n, WORDS_PER_CHUNK), p=probs)

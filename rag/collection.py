@@ -229,7 +229,7 @@ class Collection:
     # -- writing -----------------------------------------------------------------
 
     @contextmanager
-    def writer(self, *, bulk: bool = False) -> Iterator[CollectionWriter]:
+    def writer(self, *, bulk: int = 0) -> Iterator[CollectionWriter]:
         """Exclusive write access (a file lock across processes); saves the indexes on exit.
         ``bulk`` changes nothing here: the indexes are built aside and saved once per writer."""
         with self._write_lock(), self._indexes.build_lock:

@@ -44,7 +44,8 @@ def copy_collection(
     documents = chunks = 0
     # Bulk: into an empty PostgreSQL collection the vectors go in without the HNSW index, which is
     # built once at the end (and again by the rerun, or the next open, if the copy is cut short).
-    with destination.writer(bulk=True) as writer:
+    coming = origin.stats().chunks - destination.stats().chunks
+    with destination.writer(bulk=max(1, coming)) as writer:
         for stored in origin.export():
             if stored.info.id in present:
                 continue

@@ -5,10 +5,11 @@ pgvector's own advice for loading many rows: COPY them, then add the index, with
 into an HNSW index walks the graph for every row (about 95 chunks/s at 100k chunks of 768-d
 here); one build over the loaded rows is many times faster.
 
-The rule (see :func:`bulk_load`): a bulk load drops the index only when the collection holds
-fewer than :data:`BULK_DROP_BELOW` chunks, or finds it already missing (an earlier bulk load was
-cut short). Past that size a rebuild over the rows already there would cost more than the
-inserts save, and every reader would scan exactly for that long.
+The rule (see :func:`bulk_load`): a bulk load drops the index when the collection holds fewer
+than :data:`BULK_DROP_BELOW` chunks or fewer than the load brings, and carries on without it
+when it is already missing (an earlier bulk load was cut short). Otherwise the index stays: a
+build runs at about 1,000 chunks/s here against 100-300 inserts/s through the graph, so a load
+of fewer rows than are there saves little, and every reader would scan exactly meanwhile.
 
 Who may build is decided by one session-level advisory lock per collection, held for the whole
 bulk load and for any build. A process that dies mid-load lets its lock go with its connection;
@@ -144,10 +145,11 @@ def bulk_load(
     dimension: int,
     settings: BuildSettings,
     *,
+    incoming: int,
     lock_timeout: float,
 ) -> Iterator[BulkReport]:
-    """Hold the collection's index lock while many chunks are written; drop the index first when
-    the collection is (nearly) empty, build it once at the end.
+    """Hold the collection's index lock while about ``incoming`` chunks are written; drop the
+    index first when the collection is nearly empty or smaller than that, build it once at the end.
 
     A load that fails with an error still builds the index over what was committed; one cut
     short harder (a kill, Ctrl-C) leaves it to :func:`ensure_index` or to the rerun."""
@@ -160,8 +162,8 @@ def bulk_load(
             rows = chunk_count(conn, schema)
             if not has_index(conn, schema_name):
                 report.dropped = True  # an earlier load was cut short: carry on without it
-            elif rows >= BULK_DROP_BELOW:
-                report.kept_because = f"the collection already holds {rows} chunks"
+            elif rows >= BULK_DROP_BELOW and incoming < rows:
+                report.kept_because = f"the collection already holds {rows} chunks, {incoming} to come"
             else:
                 report.dropped = _drop(conn, schema, lock_timeout)
                 if not report.dropped:

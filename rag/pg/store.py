@@ -231,10 +231,11 @@ class PgStore:
     # -- writing -----------------------------------------------------------------
 
     @contextmanager
-    def writer(self, *, bulk: bool = False) -> Iterator[PgWriter]:
-        """``bulk``: many chunks follow (a copy, a first import); into a (nearly) empty collection
-        they are loaded without the HNSW index, which is built once on exit (:mod:`rag.pg.index`).
-        ``writer.bulk`` then says what was done with the index."""
+    def writer(self, *, bulk: int = 0) -> Iterator[PgWriter]:
+        """``bulk``: about how many chunks follow (a copy, a first import); into a nearly empty
+        collection, or one holding fewer than will come, they are loaded without the HNSW index,
+        which is built once on exit (:mod:`rag.pg.index`). ``writer.bulk`` then says what was
+        done with the index."""
         from rag.pg.writer import PgWriter
 
         if not bulk:
@@ -244,7 +245,13 @@ class PgStore:
         url = conninfo() if callable(conninfo) else conninfo
         dimension = self.manifest.dimension
         with bulk_load(
-            url, self.name, self.schema_name, dimension, self.build, lock_timeout=self.lock_timeout
+            url,
+            self.name,
+            self.schema_name,
+            dimension,
+            self.build,
+            incoming=bulk,
+            lock_timeout=self.lock_timeout,
         ) as report:
             writer = PgWriter(self)
             writer.bulk = report

@@ -57,7 +57,7 @@ def test_a_bulk_load_into_an_empty_collection_builds_the_hnsw_index_once(databas
     backend = PgBackend(database_url)
     store = backend.open("bulk", manifest(), create=True)
     query = np.ones(DIMENSION, dtype=np.float32) / np.sqrt(DIMENSION)
-    with store.writer(bulk=True) as writer:
+    with store.writer(bulk=100) as writer:
         assert writer.bulk is not None and writer.bulk.dropped
         assert not _has_index(store)  # dropped before the first row
         for d in range(3):
@@ -70,7 +70,7 @@ def test_a_bulk_load_into_an_empty_collection_builds_the_hnsw_index_once(databas
     backend.close()
 
 
-def test_a_bulk_load_into_a_large_collection_keeps_its_index(
+def test_a_bulk_load_of_fewer_chunks_than_a_large_collection_holds_keeps_its_index(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pg_index, "BULK_DROP_BELOW", 20)
@@ -78,19 +78,23 @@ def test_a_bulk_load_into_a_large_collection_keeps_its_index(
     store = backend.open("bulk", manifest(), create=True)
     with store.writer() as writer:
         writer.add(*document("a.txt", [f"a {i}" for i in range(25)]))
-    with store.writer(bulk=True) as writer:
+    with store.writer(bulk=5) as writer:
         assert writer.bulk is not None and not writer.bulk.dropped
-        assert "25 chunks" in writer.bulk.kept_because
+        assert "holds 25 chunks, 5 to come" in writer.bulk.kept_because
         writer.add(*document("b.txt", [f"b {i}" for i in range(5)], seed=1))
         assert _has_index(store)
     assert writer.bulk.build_s is None and _has_index(store)
+    with store.writer(bulk=40) as writer:  # more to come than is there: a rebuild pays
+        assert writer.bulk is not None and writer.bulk.dropped and not _has_index(store)
+        writer.add(*document("c.txt", [f"c {i}" for i in range(40)], seed=2))
+    assert writer.bulk.build_s is not None and _has_index(store)
     backend.close()
 
 
 def test_an_error_in_a_bulk_load_still_builds_the_index(database_url: str) -> None:
     backend = PgBackend(database_url)
     store = backend.open("bulk", manifest(), create=True)
-    with pytest.raises(ValueError, match="stop"), store.writer(bulk=True) as writer:
+    with pytest.raises(ValueError, match="stop"), store.writer(bulk=100) as writer:
         writer.add(*document("a.txt", ["a 1", "a 2"]))
         raise ValueError("stop")
     assert _has_index(store) and len(store.documents()) == 1
@@ -112,7 +116,7 @@ WRITER = textwrap.dedent(
     from tests.rag.synthetic import document, manifest
 
     store = PgBackend(sys.argv[1]).open("bulk", manifest(), create=True)
-    with store.writer(bulk=True) as writer:
+    with store.writer(bulk=100) as writer:
         for d in range(1000):
             writer.add(*document(f"d{d}.txt", [f"t{d} {i}" for i in range(20)], seed=d))
             print(d, flush=True)

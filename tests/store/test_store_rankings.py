@@ -34,7 +34,7 @@ def prepared(embedder):  # type: ignore[no-untyped-def]
     return documents
 
 
-def _fill(store: Store, documents, *, bulk: bool = False) -> None:  # type: ignore[no-untyped-def]
+def _fill(store: Store, documents, *, bulk: int = 0) -> None:  # type: ignore[no-untyped-def]
     with store.writer(bulk=bulk) as writer:
         for document, chunks, vectors in documents:
             writer.add(document, chunks, vectors)
@@ -62,7 +62,7 @@ def test_both_stores_rank_the_eval_acts_alike(prepared, embedder, tmp_path, requ
         # The PostgreSQL store twice: row by row through its HNSW index, and as a bulk load
         # (COPY without the index, built once at the end, as `collections copy` writes).
         stores.append(backends[1].open("akty-bulk", expected, create=True))
-        for store, bulk in zip(stores, (False, False, True), strict=True):
+        for store, bulk in zip(stores, (0, 0, 10_000), strict=True):
             _fill(store, prepared, bulk=bulk)
         first, *others = stores
         from rag.pg.index import has_index  # psycopg only where PostgreSQL is tested
