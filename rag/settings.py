@@ -258,7 +258,8 @@ class Settings(BaseSettings):
     )
     hnsw_ef_search: int = Field(
         # Tuned on bench/query.py's synthetic 100k chunks (768-d): the smallest of 40/100/200/400
-        # with dense recall@10 >= 0.95 against exact (100: 0.913, 200: 0.972); reported at 1M.
+        # with dense recall@10 >= 0.95 against exact (100: 0.913, 200: 0.972). Reported at 1M
+        # chunks it gives 0.762 (400: 0.893): large collections want more (README).
         200,
         ge=1,
         le=1000,
