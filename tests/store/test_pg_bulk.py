@@ -91,6 +91,23 @@ def test_a_bulk_load_of_fewer_chunks_than_a_large_collection_holds_keeps_its_ind
     backend.close()
 
 
+def test_the_rerun_of_a_load_cut_short_carries_on_without_the_index_and_builds_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_index, "BULK_DROP_BELOW", 20)
+    backend = PgBackend(database_url)
+    store = backend.open("bulk", manifest(), create=True)
+    with store.writer() as writer:
+        writer.add(*document("a.txt", [f"a {i}" for i in range(25)]))
+    with psycopg.connect(database_url, autocommit=True) as conn:  # what a killed load leaves
+        conn.execute(f'DROP INDEX "{store.schema_name}".{pg_index.INDEX_NAME}')
+    with store.writer(bulk=5) as writer:  # fewer to come than are there, but no index to keep
+        assert writer.bulk is not None and writer.bulk.dropped and not writer.bulk.kept_because
+        writer.add(*document("b.txt", [f"b {i}" for i in range(5)], seed=1))
+    assert writer.bulk.build_s is not None and _has_index(store)
+    backend.close()
+
+
 def test_an_error_in_a_bulk_load_still_builds_the_index(database_url: str) -> None:
     backend = PgBackend(database_url)
     store = backend.open("bulk", manifest(), create=True)
