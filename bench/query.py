@@ -82,7 +82,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 def build(folder: Path, size: int, dim: int, words: list[str], probs: np.ndarray, rng: np.random.Generator):
     manifest = Manifest("synthetic", dim, "", "", 320, 48, 509)
     collection = Collection.open(folder, "bench", manifest, ann_threshold=10**9)  # default nprobe
-    centres, projection, build_s, _ = fill(collection, size, dim, words, probs, rng)
+    centres, projection, build_s, _, _ = fill(collection, size, dim, words, probs, rng)
     return collection, (centres, projection), build_s
 
 
@@ -96,10 +96,15 @@ def fill(  # type: ignore[no-untyped-def]
     *,
     keep=False,
     prefix="doc",
+    bulk=0,
+    sink=None,
 ):
     """Write ``size`` synthetic chunks into any store (rag.store.Store); returns the clusters'
-    centres and projection, the seconds the writes took, and the vectors when ``keep``; document
-    names start with ``prefix`` (two writers into one collection use two)."""
+    centres and projection, the seconds the writes took (a bulk writer's index build included),
+    the vectors when ``keep``, and the bulk writer's index build seconds (else None);
+    ``sink(vectors)`` gets each document's vectors as they are written; document names start
+    with ``prefix`` (two writers into one collection use two). ``bulk``: the store's bulk
+    writer (see rag.store.Store.writer) when true."""
     analyzer = default_analyzer()
     terms_of = {w: " ".join(analyzer.analyse(w)) for w in words}
     # Real embeddings fill a low-dimensional part of their space, which is what makes
@@ -111,7 +116,7 @@ def fill(  # type: ignore[no-untyped-def]
     centres = rng.normal(size=(count, LATENT)).astype(np.float32)
     kept = []
     started = time.perf_counter()
-    with store.writer() as writer:
+    with store.writer(bulk=size if bulk else 0) as writer:
         for doc in range(0, size, CHUNKS_PER_DOCUMENT):
             n = min(CHUNKS_PER_DOCUMENT, size - doc)
             drawn = rng.choice(len(words), size=(n, WORDS_PER_CHUNK), p=probs)
@@ -135,11 +140,15 @@ def fill(  # type: ignore[no-untyped-def]
             vectors = unit(latent @ projection)
             if keep:
                 kept.append(vectors)
+            if sink is not None:
+                sink(vectors)
             sha = hashlib.sha256(f"{prefix}{doc}".encode()).hexdigest()
             parsed = ParsedDocument(f"{prefix}{doc}.txt", "text/plain", sha, ())
             writer.add(parsed, chunks, vectors)
     build_s = time.perf_counter() - started
-    return centres, projection, build_s, (np.concatenate(kept) if keep else None)
+    report = getattr(writer, "bulk", None)  # the PostgreSQL bulk writer's: how long the index took
+    index_s = report.build_s if report is not None else None
+    return centres, projection, build_s, (np.concatenate(kept) if keep else None), index_s
 
 
 def _noise(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

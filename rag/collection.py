@@ -229,8 +229,9 @@ class Collection:
     # -- writing -----------------------------------------------------------------
 
     @contextmanager
-    def writer(self) -> Iterator[CollectionWriter]:
-        """Exclusive write access (a file lock across processes); saves the indexes on exit."""
+    def writer(self, *, bulk: int = 0) -> Iterator[CollectionWriter]:
+        """Exclusive write access (a file lock across processes); saves the indexes on exit.
+        ``bulk`` changes nothing here: the indexes are built aside and saved once per writer."""
         with self._write_lock(), self._indexes.build_lock:
             if self._indexes.behind():
                 self._indexes.catch_up()

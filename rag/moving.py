@@ -29,8 +29,8 @@ def copy_collection(
     analysed terms and OCR page reads kept as they are.
 
     One transaction per document, so an interrupted copy keeps what it wrote and running it
-    again copies the rest. A target collection holding documents the source does not hold is
-    refused: chunk ids from two collections could collide.
+    again copies the rest. Written as a bulk load (see ``Store.writer``). A target collection
+    holding documents the source does not hold is refused: chunk ids from two collections could collide.
     """
     origin = source.open(name, None, create=False)
     wanted = {info.id for info in origin.documents()}
@@ -42,7 +42,10 @@ def copy_collection(
             "copy into a new collection name, or delete it there first"
         )
     documents = chunks = 0
-    with destination.writer() as writer:
+    # Bulk: into an empty PostgreSQL collection the vectors go in without the HNSW index, which is
+    # built once at the end (and again by the rerun, or the next open, if the copy is cut short).
+    coming = origin.stats().chunks - destination.stats().chunks
+    with destination.writer(bulk=max(1, coming)) as writer:
         for stored in origin.export():
             if stored.info.id in present:
                 continue

@@ -257,11 +257,28 @@ class Settings(BaseSettings):
         8, ge=1, le=256, description="Most connections one process holds to POLRAG_DATABASE_URL."
     )
     hnsw_ef_search: int = Field(
-        100,
+        # Tuned on bench/query.py's synthetic 100k chunks (768-d): the smallest of 40/100/200/400
+        # with dense recall@10 >= 0.95 against exact (100: 0.913, 200: 0.972). Reported at 1M
+        # chunks it gives 0.762 (400: 0.893): large collections want more (README).
+        200,
         ge=1,
         le=1000,
         description="PostgreSQL store: HNSW candidates per query (recall against speed); iterative "
         "scans go past it until a filtered search has its k hits.",
+    )
+    hnsw_build_memory_mb: int = Field(
+        4096,
+        ge=64,
+        le=1_048_576,
+        description="PostgreSQL store: the most maintenance_work_mem (MB) an HNSW index build asks for; "
+        "a build takes what the graph needs up to this (about 2 GB for 1M chunks of 768-d).",
+    )
+    hnsw_build_workers: int = Field(
+        default_factory=lambda: min(7, max(0, (os.cpu_count() or 1) - 1)),
+        ge=0,
+        le=64,
+        description="PostgreSQL store: parallel maintenance workers of an HNSW index build, beside the "
+        "leader; default this machine's cores minus one (set it to the database machine's).",
     )
     upload_wait_s: float = Field(
         30.0,

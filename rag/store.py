@@ -121,8 +121,10 @@ class Store(PageSource, Protocol):
         a tuple is one word's alternatives, scored by the best of them; ties by chunk id."""
         ...
 
-    def writer(self) -> AbstractContextManager[StoreWriter]:
-        """Write access for a batch; stores what is derived on exit."""
+    def writer(self, *, bulk: int = 0) -> AbstractContextManager[StoreWriter]:
+        """Write access for a batch; stores what is derived on exit. ``bulk``: about how many
+        chunks follow (0: an ordinary batch); for many, a store may defer its indexes and build
+        them once on exit."""
         ...
 
     def delete_document(self, document_id: str) -> bool: ...

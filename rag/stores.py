@@ -14,12 +14,14 @@ def open_backend(settings: Settings, database_url: str | None = None) -> StoreBa
     url = settings.database_url if database_url is None else database_url
     if url:
         from rag.pg.backend import PgBackend  # psycopg only where PostgreSQL is used
+        from rag.pg.index import BuildSettings
 
         return PgBackend(
             url,
             pool_size=settings.database_pool_size,
             ef_search=settings.hnsw_ef_search,
             lock_timeout=settings.lock_timeout_s,
+            build=BuildSettings(settings.hnsw_build_memory_mb, settings.hnsw_build_workers),
         )
     return EmbeddedBackend(
         settings.index_dir,

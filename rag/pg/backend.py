@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 from rag.analysis import ANALYSIS_VERSION
 from rag.errors import CollectionError, CollectionNotFound, StoreUnavailable
 from rag.manifest import Manifest, creation_stamp
+from rag.pg.index import BuildSettings, ensure_index, has_index
 from rag.pg.reanalyse import reanalyse_if_stale
 from rag.pg.schema import SCHEMA_VERSION, create_collection, migrate
 from rag.pg.store import PgStore, pooled
@@ -34,13 +35,20 @@ class PgBackend:
     """Collections as schemas of one database; any number of processes on any machines share it."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 8, ef_search: int = 100, lock_timeout: float = 60.0
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        ef_search: int = 200,
+        lock_timeout: float = 60.0,
+        build: BuildSettings | None = None,
     ) -> None:
         from psycopg_pool import ConnectionPool
 
         self.url = url
         self.ef_search = ef_search
         self.lock_timeout = lock_timeout
+        self.build = build or BuildSettings()
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 migrate(conn)
@@ -61,8 +69,21 @@ class PgBackend:
         manifest = Manifest(**manifest_data)
         if expected is not None:
             manifest.check_compatible(expected, name)
+        # A bulk load cut short left the collection without its HNSW index: build it now, unless
+        # a load or build is still running (searches are exact meanwhile).
+        with pooled(self.pool) as conn:
+            indexed = has_index(conn, schema_name)
+        if not indexed:
+            with psycopg.connect(self.url, autocommit=True) as own:  # the lock is the session's
+                ensure_index(own, name, schema_name, manifest.dimension, self.build)
         return PgStore(
-            self.pool, name, schema_name, manifest, ef_search=self.ef_search, lock_timeout=self.lock_timeout
+            self.pool,
+            name,
+            schema_name,
+            manifest,
+            ef_search=self.ef_search,
+            lock_timeout=self.lock_timeout,
+            build=self.build,
         )
 
     def names(self) -> list[str]:

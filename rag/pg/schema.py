@@ -54,7 +54,6 @@ CREATE TABLE {s}.chunks (
     embedding vector({d}) NOT NULL
 );
 CREATE INDEX ON {s}.chunks (document_id, ordinal);
-CREATE INDEX chunks_hnsw ON {s}.chunks USING hnsw ((embedding::halfvec({d})) halfvec_ip_ops);
 -- BM25 postings: one row per (term, chunk), the chunk's length beside tf so scoring reads the
 -- index alone. Heading terms are here too, under the "h:" prefix, as in the folder store.
 -- No foreign key: its check per row halved the write rate; the writer deletes a chunk's
@@ -140,5 +139,8 @@ def migrate(conn: psycopg.Connection) -> None:
 
 def create_collection(conn: psycopg.Connection, schema_name: str, dimension: int) -> None:
     """Make one collection's schema and tables inside ``conn``'s transaction."""
+    from rag.pg.index import create_index_sql
+
     ddl = COLLECTION_DDL.replace("{d}", str(int(dimension)))
     conn.execute(sql.SQL(ddl).format(s=sql.Identifier(schema_name)))
+    conn.execute(create_index_sql(sql.Identifier(schema_name), dimension))

@@ -14,6 +14,7 @@ from psycopg import sql
 from rag.errors import CollectionNotFound, StoreUnavailable
 from rag.manifest import Manifest
 from rag.pg import lexical
+from rag.pg.index import BuildSettings, bulk_load
 from rag.store import StoredDocument, StoreStats, Terms
 from rag.types import Chunk, ChunkSpan, DocumentInfo, Hit, OcrWord, Page, PageRead
 
@@ -43,8 +44,9 @@ class PgStore:
         schema_name: str,
         manifest: Manifest,
         *,
-        ef_search: int = 100,
+        ef_search: int = 200,
         lock_timeout: float = 60.0,
+        build: BuildSettings | None = None,
     ) -> None:
         self.pool = pool
         self.name = name
@@ -53,6 +55,7 @@ class PgStore:
         self.manifest = manifest
         self.ef_search = ef_search
         self.lock_timeout = lock_timeout
+        self.build = build or BuildSettings()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -228,10 +231,31 @@ class PgStore:
     # -- writing -----------------------------------------------------------------
 
     @contextmanager
-    def writer(self) -> Iterator[PgWriter]:
+    def writer(self, *, bulk: int = 0) -> Iterator[PgWriter]:
+        """``bulk``: about how many chunks follow (a copy, a first import); into a nearly empty
+        collection, or one holding fewer than will come, they are loaded without the HNSW index,
+        which is built once on exit (:mod:`rag.pg.index`). ``writer.bulk`` then says what was
+        done with the index."""
         from rag.pg.writer import PgWriter
 
-        yield PgWriter(self)
+        if not bulk:
+            yield PgWriter(self)
+            return
+        conninfo = self.pool.conninfo
+        url = conninfo() if callable(conninfo) else conninfo
+        dimension = self.manifest.dimension
+        with bulk_load(
+            url,
+            self.name,
+            self.schema_name,
+            dimension,
+            self.build,
+            incoming=bulk,
+            lock_timeout=self.lock_timeout,
+        ) as report:
+            writer = PgWriter(self)
+            writer.bulk = report
+            yield writer
 
     def delete_document(self, document_id: str) -> bool:
         with self.writer() as writer:

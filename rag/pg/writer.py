@@ -15,6 +15,7 @@ import psycopg
 
 from rag.collection_writer import document_id_for, lexical_entry
 from rag.errors import BadDocumentError, CollectionBusy, CollectionNotFound
+from rag.pg.index import BulkReport
 from rag.pg.lexical import postings
 from rag.pg.store import words_json
 from rag.store import StoredDocument
@@ -51,6 +52,7 @@ class PgWriter:
 
     def __init__(self, store: PgStore) -> None:
         self._store = store
+        self.bulk: BulkReport | None = None  # set by a bulk writer; the index build's time after exit
 
     def existing(self, file_name: str, sha256: str) -> DocumentInfo | None:
         document = self._store.find_by_name(file_name)

@@ -34,8 +34,8 @@ def prepared(embedder):  # type: ignore[no-untyped-def]
     return documents
 
 
-def _fill(store: Store, documents) -> None:  # type: ignore[no-untyped-def]
-    with store.writer() as writer:
+def _fill(store: Store, documents, *, bulk: int = 0) -> None:  # type: ignore[no-untyped-def]
+    with store.writer(bulk=bulk) as writer:
         for document, chunks, vectors in documents:
             writer.add(document, chunks, vectors)
 
@@ -59,42 +59,54 @@ def test_both_stores_rank_the_eval_acts_alike(prepared, embedder, tmp_path, requ
     backends = [open_backend(kind, tmp_path, request) for kind in ("embedded", "postgres")]
     try:
         stores = [backend.open("akty", expected, create=True) for backend in backends]
-        for store in stores:
-            _fill(store, prepared)
-        first, second = stores
-        assert [c.id for c in first.documents()] == [c.id for c in second.documents()]
-        analyzer = default_analyzer()
-        questions = [
-            json.loads(line)["question"]
-            for line in (DATA / "eval" / "qa.jsonl").read_text("utf-8").splitlines()
-        ]
-        questions += ["art. 3 ust. 2", "§ 4", "rozdział 2"]  # legal units: the headings-only ranking
-        some = [first.documents()[0].id]
-        compared = 0
-        for question in questions:
-            words = analyzer.query_words(question)
-            for filter_ in (None, some):
-                _assert_alike(
-                    first.lexical_search(words, 10, document_ids=filter_),
-                    second.lexical_search(words, 10, document_ids=filter_),
-                    question,
-                )
-            if units := analyzer.unit_terms(question):
-                _assert_alike(
-                    first.lexical_search(units, 10, headings_only=True),
-                    second.lexical_search(units, 10, headings_only=True),
-                    question,
-                )
-                compared += 1
-            vector = embedder.encode_queries([question])
-            for filter_ in (None, some):
-                _assert_alike(
-                    first.search(vector, 10, document_ids=filter_)[0],
-                    second.search(vector, 10, document_ids=filter_)[0],
-                    question,
-                )
-        assert compared >= 3  # the legal-unit questions were compared too
-        assert first.stats().chunks == second.stats().chunks > 100
+        # The PostgreSQL store twice: row by row through its HNSW index, and as a bulk load
+        # (COPY without the index, built once at the end, as `collections copy` writes).
+        stores.append(backends[1].open("akty-bulk", expected, create=True))
+        for store, bulk in zip(stores, (0, 0, 10_000), strict=True):
+            _fill(store, prepared, bulk=bulk)
+        first, *others = stores
+        from rag.pg.index import has_index  # psycopg only where PostgreSQL is tested
+
+        with others[1].connection() as conn:  # type: ignore[attr-defined]
+            assert has_index(conn, others[1].schema_name)  # type: ignore[attr-defined]
+        for second in others:
+            _compare(first, second, embedder)
+        assert first.stats().chunks == others[1].stats().chunks
     finally:
         for backend in backends:
             backend.close()
+
+
+def _compare(first: Store, second: Store, embedder) -> None:  # type: ignore[no-untyped-def]
+    assert [c.id for c in first.documents()] == [c.id for c in second.documents()]
+    analyzer = default_analyzer()
+    questions = [
+        json.loads(line)["question"] for line in (DATA / "eval" / "qa.jsonl").read_text("utf-8").splitlines()
+    ]
+    questions += ["art. 3 ust. 2", "§ 4", "rozdział 2"]  # legal units: the headings-only ranking
+    some = [first.documents()[0].id]
+    compared = 0
+    for question in questions:
+        words = analyzer.query_words(question)
+        for filter_ in (None, some):
+            _assert_alike(
+                first.lexical_search(words, 10, document_ids=filter_),
+                second.lexical_search(words, 10, document_ids=filter_),
+                question,
+            )
+        if units := analyzer.unit_terms(question):
+            _assert_alike(
+                first.lexical_search(units, 10, headings_only=True),
+                second.lexical_search(units, 10, headings_only=True),
+                question,
+            )
+            compared += 1
+        vector = embedder.encode_queries([question])
+        for filter_ in (None, some):
+            _assert_alike(
+                first.search(vector, 10, document_ids=filter_)[0],
+                second.search(vector, 10, document_ids=filter_)[0],
+                question,
+            )
+    assert compared >= 3  # the legal-unit questions were compared too
+    assert first.stats().chunks == second.stats().chunks > 100
