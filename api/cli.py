@@ -48,6 +48,9 @@ def main() -> None:
     The traceback behind that line shows at debug level (POLRAG_LOG_LEVEL=debug, or `serve --debug`).
     """
     logging.basicConfig(level=_log_level(), format="%(levelname)s %(name)s: %(message)s")
+    # huggingface_hub prints its warnings through a handler of its own (added on import) and
+    # passes them on to the root logger as well: each retry of an offline download showed twice.
+    logging.getLogger("huggingface_hub").propagate = False
     try:
         app()
     except PolragError as exc:
@@ -361,7 +364,10 @@ def documents_show(
             flag = "  LOW CONFIDENCE: check the text" if r.low_confidence(floor) else ""
             typer.echo(f"  s. {r.page}  OCR, confidence {r.confidence or 0:.1f}{flag}")
     for chunk in chunks:
-        typer.echo(f"  #{chunk.ordinal} s. {chunk.page}  {chunk.heading}  {_shorten(chunk.text, 120)}")
+        # TXT, MD and HTML have no pages: no "s. None", and no "None" for a chunk without a heading.
+        page = f" s. {chunk.page}" if chunk.page is not None else ""
+        heading = f"  {chunk.heading}" if chunk.heading else ""
+        typer.echo(f"  #{chunk.ordinal}{page}{heading}  {_shorten(chunk.text, 120)}")
 
 
 @documents_app.command("delete")
