@@ -25,8 +25,8 @@ def check_collection_name(name: str) -> str:
     """Refuse names that could escape the index dir or confuse the file system."""
     if not COLLECTION_NAME.fullmatch(name):
         raise ConfigError(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', "
-            "starting with a letter or digit"
+            f"invalid collection name {name!r}: use 1-64 letters a-z or A-Z (no Polish letters), "
+            "digits, '-' or '_', starting with a letter or digit"
         )
     return name
 

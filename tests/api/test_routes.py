@@ -173,6 +173,38 @@ def test_malformed_json_is_400(client: TestClient) -> None:
     assert response.status_code == 400 and error_of(response)["code"] == "malformed_json"
 
 
+def test_a_body_that_is_not_a_json_object_says_what_to_send(client: TestClient) -> None:
+    # `curl -d '{...}'` without -H sends a form; pydantic's own words were "Input should be a
+    # valid dictionary or object to extract fields from", naming neither JSON nor the header.
+    response = client.post(
+        "/v1/search",
+        content=b'{"query": "las"}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert error_of(response)["message"] == (
+        "send the body as JSON, with the header Content-Type: application/json"
+    )
+    response = client.post("/v1/ask", json=["las"])
+    assert response.status_code == 422
+    assert error_of(response)["message"] == "the body must be a JSON object ({...})"
+
+
+def test_a_bad_collection_name_is_explained_not_shown_as_a_pattern(client: TestClient) -> None:
+    rule = (
+        "use 1-64 letters a-z or A-Z (no Polish letters), digits, '-' or '_', starting with a letter or digit"
+    )
+    for response, where in (
+        (client.post("/v1/search", json={"query": "las", "collection": "ustawy_żółwie"}), "collection"),
+        (client.get("/v1/documents", params={"collection": "ustawy_żółwie"}), "query.collection"),
+        (client.delete("/v1/collections/ustawy_żółwie"), "path.name"),
+    ):
+        assert response.status_code == 422
+        error = error_of(response)
+        assert error["code"] == "invalid_request"
+        assert error["message"] == f"{where}: invalid collection name 'ustawy_żółwie': {rule}"
+
+
 def test_ask_json(client: TestClient, acts: dict[str, str], tiny_llm_path: str) -> None:
     response = client.post("/v1/ask", json={"question": QUESTION, "k": 3})
     assert response.status_code == 200
