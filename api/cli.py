@@ -234,6 +234,7 @@ def evaluate_retrieval(
     items = load_qa(qa_file)
     library = _library()
     target = library.collection(collection)
+    _warn_of_absent_documents(items, target)
     results = []
     for chosen in mode or list(SearchMode):
 
@@ -251,6 +252,21 @@ def evaluate_retrieval(
         typer.echo(
             f"{m.mode:<8} {m.recall_at_1:>6.3f} {m.recall_at_5:>6.3f} {m.recall_at_10:>6.3f} "
             f"{m.mrr_at_10:>7.3f} {m.latency_p50_ms:>8.1f} {m.latency_p95_ms:>8.1f}"
+        )
+
+
+def _warn_of_absent_documents(items: list[Any], target: Any) -> None:
+    # A question naming a document the collection lacks can never be a hit: a typo in the QA
+    # file or the wrong --collection silently lowered every recall before.
+    known = {key for doc in target.documents() for key in (doc.file_name, doc.id)}
+    absent = [item.document for item in items if item.document not in known]
+    if absent:
+        names = sorted(set(absent))
+        shown = ", ".join(repr(name) for name in names[:3]) + (", …" if len(names) > 3 else "")
+        typer.echo(
+            f"warning: {len(absent)} of {len(items)} questions name a document that is not in "
+            f"collection {target.name!r} ({shown}); they count as misses",
+            err=True,
         )
 
 

@@ -163,3 +163,23 @@ def test_a_hub_warning_is_printed_once() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("Retrying in 1s [Retry 1/5].") == 1, result.stderr
+
+
+def test_eval_warns_of_questions_about_documents_the_collection_lacks(
+    settings, real_pdfs: list[Path], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    code, _ = run("ingest", *map(str, real_pdfs))
+    assert code == 0
+    qa = tmp_path / "qa.jsonl"
+    lines = [
+        {"question": "warunki uznania odpadów za zakaźne", "document": real_pdfs[0].name},
+        {"question": "plan urządzenia lasu", "document": "ustawa_o_lasach.pdf"},  # not ingested
+    ]
+    qa.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines), encoding="utf-8")
+    result = cli("eval", str(qa), "-m", "lexical", "--json", env={})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["questions"] == 2
+    assert (
+        "warning: 1 of 2 questions name a document that is not in collection 'default' "
+        "('ustawa_o_lasach.pdf'); they count as misses"
+    ) in result.stderr
