@@ -44,6 +44,21 @@ def test_upload_reports_each_file(client: TestClient) -> None:
     assert changed.json()["files"][0]["status"] == "replaced"
 
 
+def test_upload_answers_in_the_order_the_files_were_sent(client: TestClient) -> None:
+    # Refused types and failed files used to come first, then the stored ones.
+    sent = [
+        (ODPADY.name, ODPADY.read_bytes()),
+        ("arkusz.xlsx", b"PK\x03\x04 not really"),
+        ("notatka.txt", "Nadleśniczy prowadzi gospodarkę leśną.".encode()),
+        ("zepsuty.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage"),
+    ]
+    response = upload(client, *sent)
+    assert response.status_code == 200
+    files = response.json()["files"]
+    assert [f["filename"] for f in files] == [name for name, _ in sent]
+    assert [f["status"] for f in files] == ["added", "failed", "added", "failed"]
+
+
 def test_upload_takes_the_collection_from_the_form_or_the_query(client: TestClient) -> None:
     text = ("notatka.txt", "Tekst o lasach państwowych i ich planach.".encode())
     by_query = client.post("/v1/documents?collection=akty", files=[("files", text)])
