@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from rag.errors import ConfigError, DocumentNotFound, PolragError
+from rag.errors import ConfigError, DocumentNotFound, InvalidInput, PolragError
 
 app = typer.Typer(
     help="polrag: ask questions about your own Polish documents.",
@@ -48,6 +48,9 @@ def main() -> None:
     The traceback behind that line shows at debug level (POLRAG_LOG_LEVEL=debug, or `serve --debug`).
     """
     logging.basicConfig(level=_log_level(), format="%(levelname)s %(name)s: %(message)s")
+    # huggingface_hub prints its warnings through a handler of its own (added on import) and
+    # passes them on to the root logger as well: each retry of an offline download showed twice.
+    logging.getLogger("huggingface_hub").propagate = False
     try:
         app()
     except PolragError as exc:
@@ -176,7 +179,12 @@ def ask(
     from rag.prompt import NO_ANSWER
     from rag.types import Answer
 
+    if not question.strip():
+        raise InvalidInput("the question is empty")
     library = _library()
+    # Checked before the generator loads (9.5 GB for Bielik): a mistyped collection or an empty
+    # question is one line at once, not after a minute of loading or of the hub's retries.
+    library.collection(collection)
     answerer = Answerer(library, load_generator(library.settings))
     if show_prompt:
         prepared = answerer.prepare(question, collection=collection, k=k)
@@ -226,6 +234,7 @@ def evaluate_retrieval(
     items = load_qa(qa_file)
     library = _library()
     target = library.collection(collection)
+    _warn_of_absent_documents(items, target)
     results = []
     for chosen in mode or list(SearchMode):
 
@@ -243,6 +252,21 @@ def evaluate_retrieval(
         typer.echo(
             f"{m.mode:<8} {m.recall_at_1:>6.3f} {m.recall_at_5:>6.3f} {m.recall_at_10:>6.3f} "
             f"{m.mrr_at_10:>7.3f} {m.latency_p50_ms:>8.1f} {m.latency_p95_ms:>8.1f}"
+        )
+
+
+def _warn_of_absent_documents(items: list[Any], target: Any) -> None:
+    # A question naming a document the collection lacks can never be a hit: a typo in the QA
+    # file or the wrong --collection silently lowered every recall before.
+    known = {key for doc in target.documents() for key in (doc.file_name, doc.id)}
+    absent = [item.document for item in items if item.document not in known]
+    if absent:
+        names = sorted(set(absent))
+        shown = ", ".join(repr(name) for name in names[:3]) + (", …" if len(names) > 3 else "")
+        typer.echo(
+            f"warning: {len(absent)} of {len(items)} questions name a document that is not in "
+            f"collection {target.name!r} ({shown}); they count as misses",
+            err=True,
         )
 
 
@@ -356,7 +380,10 @@ def documents_show(
             flag = "  LOW CONFIDENCE: check the text" if r.low_confidence(floor) else ""
             typer.echo(f"  s. {r.page}  OCR, confidence {r.confidence or 0:.1f}{flag}")
     for chunk in chunks:
-        typer.echo(f"  #{chunk.ordinal} s. {chunk.page}  {chunk.heading}  {_shorten(chunk.text, 120)}")
+        # TXT, MD and HTML have no pages: no "s. None", and no "None" for a chunk without a heading.
+        page = f" s. {chunk.page}" if chunk.page is not None else ""
+        heading = f"  {chunk.heading}" if chunk.heading else ""
+        typer.echo(f"  #{chunk.ordinal}{page}{heading}  {_shorten(chunk.text, 120)}")
 
 
 @documents_app.command("delete")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag import errors
+from rag.settings import COLLECTION_NAME, check_collection_name
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5  # what a 409/429 busy answer suggests waiting, in seconds
@@ -122,7 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 )
         for error in exc.errors()[:5]:
             where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-            problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg")))
+            message = _plain_message(error)
+            problems.append(f"{where}: {message}" if where else message)
         return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
@@ -134,3 +138,23 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
         return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def _plain_message(error: Mapping[str, Any]) -> str:
+    """Pydantic's message, or a plainer one where it would puzzle a user of the API."""
+    kind, value = error.get("type"), error.get("input")
+    if kind == "model_attributes_type" and tuple(error.get("loc", ())) == ("body",):
+        # FastAPI hands a body it did not read as JSON over as bytes: `curl -d` without a
+        # content type sends a form, and pydantic's "valid dictionary" names neither.
+        if isinstance(value, bytes | bytearray):
+            return "send the body as JSON, with the header Content-Type: application/json"
+        return "the body must be a JSON object ({...})"
+    if (
+        kind == "string_pattern_mismatch"
+        and (error.get("ctx") or {}).get("pattern") == COLLECTION_NAME.pattern
+    ):
+        try:
+            check_collection_name(str(value))
+        except errors.ConfigError as exc:
+            return str(exc)  # the same words as the CLI's, not the regular expression
+    return str(error.get("msg", "invalid"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from fastapi import Request
@@ -35,6 +35,7 @@ class Received:
     files: list[tuple[Path, str]]
     refused: list[tuple[str, str]]  # (name, reason): types polrag cannot read
     collection: str | None
+    names: list[str] = field(default_factory=list)  # every file's name, in the order sent
 
 
 def safe_name(raw: str | None, index: int) -> str:
@@ -85,6 +86,7 @@ async def _save_files(form: FormData, folder: Path, limit_mb: int) -> Received:
         if not isinstance(upload, UploadFile):
             raise ApiError(422, "the 'files' field must carry files, not text")
         name = safe_name(upload.filename, index)
+        received.names.append(name)
         size = upload.size if upload.size is not None else _size_of(upload)
         if size > limit:
             raise ApiError(

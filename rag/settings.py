@@ -19,15 +19,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.errors import ConfigError
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+COLLECTION_RULE = (
+    "use 1-64 letters a-z or A-Z (no Polish letters), digits, '-' or '_', starting with a letter or digit"
+)
 
 
 def check_collection_name(name: str) -> str:
     """Refuse names that could escape the index dir or confuse the file system."""
     if not COLLECTION_NAME.fullmatch(name):
-        raise ConfigError(
-            f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
+        raise ConfigError(f"invalid collection name {name!r}: {COLLECTION_RULE}")
     return name
 
 
@@ -300,7 +300,7 @@ class Settings(BaseSettings):
     @classmethod
     def _collection_name(cls, value: str) -> str:
         if not COLLECTION_NAME.fullmatch(value):
-            raise ValueError("use 1-64 letters, digits, '-' or '_'")
+            raise ValueError(COLLECTION_RULE)
         return value
 
     @field_validator("database_url")

@@ -86,7 +86,8 @@ async def upload_documents(
             return JSONResponse(
                 _job_json(job, request), status_code=202, headers={"Location": _job_url(job, request)}
             )
-        results = refused + await run_in_threadpool(services.ingest, received.files, collection)
+        ingested = await run_in_threadpool(services.ingest, received.files, collection)
+        results = _in_upload_order(refused + ingested, received.names)
     finally:
         if not handed_to_job:
             shutil.rmtree(folder, ignore_errors=True)
@@ -140,6 +141,15 @@ def delete_document(document_id: str, services: ServicesDep, collection: Collect
 
 def _document(info: DocumentInfo) -> DocumentOut:
     return DocumentOut.model_validate(info)
+
+
+def _in_upload_order(results: list[FileResult], names: list[str]) -> list[FileResult]:
+    # Refused types and failed files came first, then the stored ones as they committed; a
+    # client reads the answer beside the list it sent. Two files of one name keep their order.
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        first.setdefault(name, index)
+    return sorted(results, key=lambda result: first.get(result.filename, len(names)))
 
 
 def _summary(results: list[FileResult]) -> str:

@@ -53,7 +53,13 @@ class DeferredGenerator:
         return self._get().stream(messages, params)
 
     def _get(self) -> Generator:
-        with self._lock:
+        if self._inner is not None:
+            return self._inner
+        # One question tries the load; the others answer at once instead of queueing behind it
+        # (offline, the hub's retries alone take about a minute).
+        if not self._lock.acquire(blocking=False):
+            raise ModelLoadError(f"the generator is not available (trying to load it again): {self.error}")
+        try:
             if self._inner is not None:
                 return self._inner
             if time.monotonic() - self._last_try < self._retry_after:
@@ -67,3 +73,5 @@ class DeferredGenerator:
                 raise
             self._inner = generator
             return generator
+        finally:
+            self._lock.release()

@@ -131,3 +131,55 @@ def test_errors_are_one_clear_line_with_exit_code_2(settings, library) -> None: 
     assert unknown.returncode == 2, unknown.stderr
     assert "no document with id 'nieistnieje' in collection 'default'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def test_documents_show_of_a_text_file_prints_no_none(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    note = tmp_path / "notatka.txt"
+    note.write_text(POLISH, encoding="utf-8")
+    code, out = run("ingest", str(note), "--json")
+    assert code == 0
+    code, out = run("documents", "list", "--json")
+    document_id = json.loads(out)["documents"][0]["id"]
+    code, out = run("documents", "show", document_id)
+    assert code == 0
+    chunk_lines = [line for line in out.splitlines() if line.startswith("  #")]
+    assert chunk_lines and chunk_lines[0].startswith("  #0  Nadleśniczy prowadzi")
+    assert "None" not in out
+
+
+def test_a_hub_warning_is_printed_once() -> None:
+    # huggingface_hub has a stderr handler of its own; the CLI's root handler printed each of
+    # its warnings (an offline download retries five times per file) a second time.
+    script = (
+        "import logging, sys\n"
+        "import huggingface_hub.utils.logging  # adds the hub's own handler, as loading a model does\n"
+        "from api import cli\n"
+        "@cli.app.command('hub-warning')\n"
+        "def hub_warning() -> None:\n"
+        "    logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s [Retry 1/5].')\n"
+        "sys.argv = ['polrag', 'hub-warning']\n"
+        "cli.main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Retrying in 1s [Retry 1/5].") == 1, result.stderr
+
+
+def test_eval_warns_of_questions_about_documents_the_collection_lacks(
+    settings, real_pdfs: list[Path], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    code, _ = run("ingest", *map(str, real_pdfs))
+    assert code == 0
+    qa = tmp_path / "qa.jsonl"
+    lines = [
+        {"question": "warunki uznania odpadów za zakaźne", "document": real_pdfs[0].name},
+        {"question": "plan urządzenia lasu", "document": "ustawa_o_lasach.pdf"},  # not ingested
+    ]
+    qa.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines), encoding="utf-8")
+    result = cli("eval", str(qa), "-m", "lexical", "--json", env={})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["questions"] == 2
+    assert (
+        "warning: 1 of 2 questions name a document that is not in collection 'default' "
+        "('ustawa_o_lasach.pdf'); they count as misses"
+    ) in result.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_cli import run
+from tests.api.test_cli import cli, run
 from tests.fake_openai_server import FakeOpenAIServer
 
 QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
@@ -76,3 +76,21 @@ def test_ask_with_the_server_down_is_one_clear_line(acts, monkeypatch: pytest.Mo
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach the LLM server")
+
+
+def test_ask_checks_the_question_and_collection_before_loading_the_generator(
+    settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # A generator that cannot load: before, its error hid the user's own mistake, and with the
+    # real Bielik a mistyped collection cost a 9.5 GB load (or a minute of hub retries offline).
+    no_model = tmp_path / "no-model"
+    no_model.mkdir()
+    monkeypatch.setenv("POLRAG_LLM_MODEL", str(no_model))
+    missing = cli("ask", QUESTION, "-c", "brak", env={})
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"error: collection 'brak' does not exist in {tmp_path / 'indexes'}"
+    )
+    empty = cli("ask", "   ", env={})
+    assert empty.returncode == 2
+    assert empty.stderr.strip().splitlines()[-1] == "error: the question is empty"

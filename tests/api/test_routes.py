@@ -44,6 +44,21 @@ def test_upload_reports_each_file(client: TestClient) -> None:
     assert changed.json()["files"][0]["status"] == "replaced"
 
 
+def test_upload_answers_in_the_order_the_files_were_sent(client: TestClient) -> None:
+    # Refused types and failed files used to come first, then the stored ones.
+    sent = [
+        (ODPADY.name, ODPADY.read_bytes()),
+        ("arkusz.xlsx", b"PK\x03\x04 not really"),
+        ("notatka.txt", "Nadleśniczy prowadzi gospodarkę leśną.".encode()),
+        ("zepsuty.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage"),
+    ]
+    response = upload(client, *sent)
+    assert response.status_code == 200
+    files = response.json()["files"]
+    assert [f["filename"] for f in files] == [name for name, _ in sent]
+    assert [f["status"] for f in files] == ["added", "failed", "added", "failed"]
+
+
 def test_upload_takes_the_collection_from_the_form_or_the_query(client: TestClient) -> None:
     text = ("notatka.txt", "Tekst o lasach państwowych i ich planach.".encode())
     by_query = client.post("/v1/documents?collection=akty", files=[("files", text)])
@@ -171,6 +186,38 @@ def test_unknown_collection_errors_do_not_show_server_paths(client: TestClient) 
 def test_malformed_json_is_400(client: TestClient) -> None:
     response = client.post("/v1/search", content=b"{nie json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and error_of(response)["code"] == "malformed_json"
+
+
+def test_a_body_that_is_not_a_json_object_says_what_to_send(client: TestClient) -> None:
+    # `curl -d '{...}'` without -H sends a form; pydantic's own words were "Input should be a
+    # valid dictionary or object to extract fields from", naming neither JSON nor the header.
+    response = client.post(
+        "/v1/search",
+        content=b'{"query": "las"}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 422
+    assert error_of(response)["message"] == (
+        "send the body as JSON, with the header Content-Type: application/json"
+    )
+    response = client.post("/v1/ask", json=["las"])
+    assert response.status_code == 422
+    assert error_of(response)["message"] == "the body must be a JSON object ({...})"
+
+
+def test_a_bad_collection_name_is_explained_not_shown_as_a_pattern(client: TestClient) -> None:
+    rule = (
+        "use 1-64 letters a-z or A-Z (no Polish letters), digits, '-' or '_', starting with a letter or digit"
+    )
+    for response, where in (
+        (client.post("/v1/search", json={"query": "las", "collection": "ustawy_żółwie"}), "collection"),
+        (client.get("/v1/documents", params={"collection": "ustawy_żółwie"}), "query.collection"),
+        (client.delete("/v1/collections/ustawy_żółwie"), "path.name"),
+    ):
+        assert response.status_code == 422
+        error = error_of(response)
+        assert error["code"] == "invalid_request"
+        assert error["message"] == f"{where}: invalid collection name 'ustawy_żółwie': {rule}"
 
 
 def test_ask_json(client: TestClient, acts: dict[str, str], tiny_llm_path: str) -> None:

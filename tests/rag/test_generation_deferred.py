@@ -47,3 +47,31 @@ def test_does_not_hammer_a_missing_server() -> None:
         with pytest.raises(ModelLoadError, match="not available: down at start"):
             deferred.warm_up()
     assert calls == []  # the start-up attempt counts; the next one waits a minute
+
+
+def test_a_question_during_a_slow_retry_is_answered_at_once(tiny_generator) -> None:  # type: ignore[no-untyped-def]
+    # Offline, a retry of a hub model takes about a minute of the hub's own retries; questions
+    # that came meanwhile waited for it, one server thread each, instead of getting the error.
+    import threading
+    import time
+
+    loading, release = threading.Event(), threading.Event()
+
+    def load():  # type: ignore[no-untyped-def]
+        loading.set()
+        release.wait(30)
+        return tiny_generator
+
+    deferred = DeferredGenerator(load, "offline at start", "bielik", retry_after=0.0)
+    first = threading.Thread(target=deferred.warm_up)
+    first.start()
+    try:
+        assert loading.wait(10)
+        started = time.monotonic()
+        with pytest.raises(ModelLoadError, match="trying to load it again.*offline at start"):
+            deferred.count_tokens([{"role": "user", "content": "x"}])
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+        first.join(30)
+    assert deferred.ready and deferred.count_tokens([{"role": "user", "content": "x"}]) > 0
