@@ -170,10 +170,10 @@ class LexicalIndex:
         found_ids, found_scores = [], []
         for segment in state.segments:
             norm = K1 * (1 - B + B * segment.lengths / average)
-            # A heading is not normalised by its chunk's length (BM25F: each field by its own):
-            # every chunk under "Art. 30" carries the same heading, and a short page footnote
-            # under it outranked the article's own text.
-            heading_norm = np.full_like(norm, K1)
+            # Asked for a unit by its heading ("art. 30"), every chunk under it matches alike;
+            # normalised by the chunk's length, a short page footnote under Art. 30 outranked the
+            # article's opening. Unnormalised, they tie, and the first chunk of the unit leads.
+            heading_norm = np.full_like(norm, K1) if headings_only else norm
             scores = np.zeros(len(segment.chunk_ids), np.float32)
             scratch = np.zeros_like(scores) if ambiguous else scores
             for weight, tids, heading in words:

@@ -1,9 +1,9 @@
 """BM25 in SQL over the postings table, scoring as :class:`rag.lexical_index.LexicalIndex` does.
 
 Same analysed terms, same k1 and b, same idf (``ln(1 + (N - df + 0.5) / (df + 0.5))``), a
-query word's alternatives scored by the best of them, headings weighed twice and not normalised
-by the chunk's length, ties broken by chunk id; tests/store compares the two stores' rankings on
-real Polish acts.
+query word's alternatives scored by the best of them, headings weighed twice (and not normalised
+by the chunk's length in a headings-only search), ties broken by chunk id; tests/store compares
+the two stores' rankings on real Polish acts.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ HEADING_WEIGHT = 2.0
 # OFFSET 0 keeps it from flattening the subquery back into a join).
 _QUERY = """
 WITH q AS (
-    SELECT * FROM unnest(%(entries)s::int[], %(terms)s::text[], %(weights)s::float8[])
-        AS q(entry, term, weight)
+    SELECT * FROM unnest(%(entries)s::int[], %(terms)s::text[], %(weights)s::float8[], %(bs)s::float8[])
+        AS q(entry, term, weight, b)
 ), st AS (
     SELECT chunks::float8 AS n,
            CASE WHEN chunks > 0 AND total_length > 0 THEN total_length::float8 / chunks ELSE 1.0 END AS avg
@@ -52,14 +52,15 @@ def query_entries(
     terms: Sequence[str | tuple[str, ...]], *, headings_only: bool
 ) -> tuple[list[int], list[str], list[float], list[float]]:
     """(entry, term, weight, b) rows: one entry per query word and field, its alternatives as
-    terms; b is the field's length normalisation (none for headings, as the folder store)."""
+    terms; b is the length normalisation (none for a headings-only search, as the folder store)."""
     entries: list[int] = []
     flat: list[str] = []
     weights: list[float] = []
     bs: list[float] = []
     words = dict.fromkeys((term,) if isinstance(term, str) else tuple(term) for term in terms)
-    text, heading = ("", 1.0, B), (HEADING, HEADING_WEIGHT, 0.0)
-    fields = (heading,) if headings_only else (text, heading)
+    fields = (
+        ((HEADING, HEADING_WEIGHT, 0.0),) if headings_only else (("", 1.0, B), (HEADING, HEADING_WEIGHT, B))
+    )
     entry = 0
     for word in words:
         for prefix, weight, b in fields:
