@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 from rag.types import Hit
@@ -28,7 +28,7 @@ def reciprocal_rank_fusion(
     extras: dict[int, dict[str, float]] = {}
     for name, hits in rankings.items():
         weight = weights.get(name, 1.0)
-        for rank, hit in enumerate(hits, start=1):
+        for rank, hit in _tied_ranks(hits):
             fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + weight / (k + rank)
             first_seen.setdefault(hit.chunk_id, hit)
             extra = extras.setdefault(hit.chunk_id, {})
@@ -36,6 +36,18 @@ def reciprocal_rank_fusion(
             extra[f"{name}_rank"] = float(rank)
     order = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
     return [replace(first_seen[i], score=fused[i], extra=extras[i]) for i in order]
+
+
+def _tied_ranks(hits: Sequence[Hit]) -> Iterator[tuple[int, Hit]]:
+    """Each hit with its rank, hits of equal score sharing the best (1, 2, 2, 4): the order a list
+    gives its ties says nothing, and fusion must not read it as a preference. Every chunk under
+    the heading a question names ("art. 30") ties in the legal-unit list; the other lists choose
+    among them."""
+    rank, previous = 0, None
+    for position, hit in enumerate(hits, start=1):
+        if hit.score != previous:
+            rank, previous = position, hit.score
+        yield rank, hit
 
 
 def drop_near_duplicates(

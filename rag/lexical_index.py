@@ -155,24 +155,29 @@ class LexicalIndex:
         nothing = np.zeros(0, np.int64), np.zeros(0, np.float32)
         if not terms or not state.segments or k < 1:
             return nothing
-        words: list[tuple[float, list[int]]] = []  # (weight, term ids scored by their best)
+        # (weight, term ids scored by their best, whether the field is the heading)
+        words: list[tuple[float, list[int], bool]] = []
         for word in dict.fromkeys((term,) if isinstance(term, str) else tuple(term) for term in terms):
             if not headings_only and (tids := self._term_ids(word, "", state.width)):
-                words.append((1.0, tids))
+                words.append((1.0, tids, False))
             if heading_weight and (tids := self._term_ids(word, HEADING, state.width)):
-                words.append((heading_weight, tids))
+                words.append((heading_weight, tids, True))
         if not words:
             return nothing
         # Chunks whose text gave no terms may still match by heading: 0/0 made every score NaN.
         average = state.total_length / max(state.live, 1) or 1.0
-        ambiguous = any(len(tids) > 1 for _, tids in words)
+        ambiguous = any(len(tids) > 1 for _, tids, _ in words)
         found_ids, found_scores = [], []
         for segment in state.segments:
             norm = K1 * (1 - B + B * segment.lengths / average)
+            # Asked for a unit by its heading ("art. 30"), every chunk under it matches alike;
+            # normalised by the chunk's length, a short page footnote under Art. 30 outranked the
+            # article's opening. Unnormalised, they tie, and the first chunk of the unit leads.
+            heading_norm = np.full_like(norm, K1) if headings_only else norm
             scores = np.zeros(len(segment.chunk_ids), np.float32)
             scratch = np.zeros_like(scores) if ambiguous else scores
-            for weight, tids in words:
-                _add_best(scores, scratch, state, segment, tids, norm, weight)
+            for weight, tids, heading in words:
+                _add_best(scores, scratch, state, segment, tids, heading_norm if heading else norm, weight)
             hit = np.flatnonzero(scores)
             if allowed is not None:
                 hit = hit[np.isin(segment.chunk_ids[hit], allowed)]

@@ -33,6 +33,17 @@ def test_heading_field_and_headings_only() -> None:
     assert index.search(["art18", "art30"], 5, headings_only=True)[0].tolist() in ([1, 3], [3, 1])
 
 
+def test_a_headings_only_search_ties_every_chunk_under_the_heading() -> None:
+    # A page footnote under Art. 30 is short; the article's opening is long. Asked for "art. 30",
+    # neither is more Art. 30 than the other: they tie, and the first of the unit leads.
+    index = LexicalIndex()
+    index.add(5, ("las zabrania " * 60).split(), ["art30"])
+    index.add(6, "zmiana ogłoszona dz u".split(), ["art30"])
+    ids, scores = index.search(["art30"], 5, headings_only=True)
+    assert ids.tolist() == [5, 6]
+    assert scores[0] == scores[1]
+
+
 def test_allowed_ids_filter() -> None:
     assert build().search(["las", "żółw"], 5, allowed=np.array([2, 4])).__getitem__(0).tolist() == [2, 4]
 
