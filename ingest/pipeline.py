@@ -13,21 +13,26 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ingest.chunking import ChunkingParams, embedding_texts
 from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.model_loading import ModelLoading
 from ingest.ocr import OcrOptions
 from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
-from rag.errors import BadDocumentError
+from rag.errors import BadDocumentError, PolragError
 from rag.library import Library
 from rag.progress import IngestProgress, Stage, reporting_ocr
-from rag.store import StoreWriter
+from rag.store import Store, StoreWriter
 
 log = logging.getLogger(__name__)
 
 SAME_NAME_IN_BATCH = "another file of this batch has the same name; rename one to keep both"
 EMBED_BATCH_CHUNKS = 256  # chunks from several documents embedded together: fuller batches
+# Parsed chunks that may wait for the model while it loads: parsing runs ahead of the load by
+# this much and then waits, so memory stays bounded (tens of MB of text and terms).
+WAITING_CHUNKS = 2048
 SAVE_EVERY_S = 30.0
 
 
@@ -58,10 +63,15 @@ class IngestReport:
     """What a batch did: one outcome per file (the lists by status derive from them)."""
 
     failed: list[FailedFile] = field(default_factory=list)  # with the paths, for the CLI
-    chunks: int = 0
+    chunks: int = 0  # embedded and stored so far
     pages: int = 0
     seconds: float = 0.0
     outcomes: list[FileOutcome] = field(default_factory=list)
+    parsed: int = 0  # files past parsing (parsed, failed, or unchanged and never parsed)
+    chunks_parsed: int = 0  # chunks of the parsed files: what embedding has before it
+    chunks_embedded: int = 0
+    model_loading: bool = False  # the embedder's weights are loading while files parse
+    model_load_s: float | None = None  # how long they took, from the end of the checks for unchanged files
 
     def fail(self, failure: FailedFile, name: str | None = None) -> None:
         self.failed.append(failure)
@@ -184,9 +194,36 @@ def ingest_files(
     report = IngestReport()
     for failure in missing:
         report.fail(failure)
+    report.parsed = len(report.failed)
     settings = library.settings
     existed = (collection or settings.collection) in library.collection_names()
+    # The weights are not needed yet: the collection needs only the dimension and the chunker
+    # only the tokenizer, which the embedder reads from the model's files (see ModelLoading).
     target = library.collection(collection, create=True)
+    try:
+        _ingest_into(target, library, files, report, workers, on_progress, progress)
+    except PolragError:
+        # The model failed to load mid-batch: nothing was stored, so no new empty collection stays.
+        if not existed:
+            library.delete_collection(target.name, only_if_empty=True)
+        raise
+    if not existed and all(o.status == "failed" for o in report.outcomes):
+        # Every file failed: the collection this batch created would only be an empty name.
+        library.delete_collection(target.name, only_if_empty=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest_into(
+    target: Store,
+    library: Library,
+    files: Sequence[SourceFile],
+    report: IngestReport,
+    workers: int | None,
+    on_progress: ProgressCallback | None,
+    progress: IngestProgress | None,
+) -> None:
+    settings = library.settings
     embedder = library.embedder
     params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens)
     max_bytes = settings.max_file_mb * 2**20
@@ -204,12 +241,14 @@ def ingest_files(
             path = file.path
             if file.name in named:  # the later one would replace the first within the batch
                 report.fail(FailedFile(str(path), SAME_NAME_IN_BATCH), file.name)
+                report.parsed += 1
                 _stage(progress, path, "failed")
                 continue
             named.add(file.name)
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 suffix = path.suffix or "(no extension)"
                 report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)
+                report.parsed += 1
                 _stage(progress, path, "failed")
                 continue
             try:
@@ -218,6 +257,7 @@ def ingest_files(
                 same = writer.existing(file.name, _sha256(path)) if small else None
             except OSError as exc:
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
+                report.parsed += 1
                 _stage(progress, path, "failed")
                 continue
             if same is not None:
@@ -226,20 +266,26 @@ def ingest_files(
                 except (OSError, BadDocumentError) as exc:
                     log.warning("cannot keep the original of %s: %s", file.name, exc)
                 report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
+                report.parsed += 1
                 _stage(progress, path, "done")
             else:
                 todo.append((path, file.name))
+        if not todo:
+            _notify(on_progress, report, total)
+            return
+        # The weights load on a thread of their own while the first files parse.
+        loading = ModelLoading(embedder)
+        report.model_loading = not loading.ready
         _notify(on_progress, report, total)
         # Closed on every path: a failed commit must not leave the parsers running.
         with contextlib.closing(
             _prepare_all(todo, embedder, params, max_bytes, limits, workers, ocr, progress)
         ) as prepared:
-            _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources, progress)
-    if not existed and all(o.status == "failed" for o in report.outcomes):
-        # Every file failed: the collection this batch created would only be an empty name.
-        library.delete_collection(target.name, only_if_empty=True)
-    report.seconds = time.perf_counter() - started
-    return report
+            batch = _Batch(writer, embedder, loading, report, on_progress, total, sources, progress)
+            _commit_all(prepared, batch, names)
+        # Every file may have failed to parse: the load still ends (and says if it failed) before
+        # the command does, rather than be cut off mid-way at exit.
+        batch.loading.wait()
 
 
 def _prepare_all(
@@ -307,63 +353,81 @@ def _prepare_all(
             yield result
 
 
+@dataclass
+class _Batch:
+    """What the commit loop hands around: the writer, the embedder and its load, the report."""
+
+    writer: StoreWriter
+    embedder: Any
+    loading: ModelLoading
+    report: IngestReport
+    on_progress: ProgressCallback | None
+    total: int
+    sources: dict[str, str]
+    progress: IngestProgress | None
+
+    def notify(self) -> None:
+        self.loading.raise_if_failed()  # a model that cannot load stops the batch at once
+        if self.loading.ready and self.report.model_load_s is None:
+            self.report.model_loading = False
+            self.report.model_load_s = (self.loading.finished or self.loading.started) - self.loading.started
+        _notify(self.on_progress, self.report, self.total)
+
+    def stage(self, path: str, stage: Stage) -> None:
+        _stage(self.progress, Path(path), stage)
+
+
 def _commit_all(
-    prepared: Iterable[PreparedDocument | FailedFile],
-    writer: StoreWriter,
-    embedder,  # type: ignore[no-untyped-def]
-    report: IngestReport,
-    on_progress: ProgressCallback | None,
-    total: int,
-    names: dict[str, str],
-    sources: dict[str, str],
-    progress: IngestProgress | None = None,
+    prepared: Iterable[PreparedDocument | FailedFile], batch: _Batch, names: dict[str, str]
 ) -> None:
-    buffer: list[PreparedDocument] = []
+    waiting: list[PreparedDocument] = []  # parsed, not yet embedded: the queue between the stages
     last_save = time.monotonic()
     for item in prepared:
+        batch.report.parsed += 1
         if isinstance(item, FailedFile):
-            report.fail(item, names.get(item.path))
-            _stage(progress, Path(item.path), "failed")
-            _notify(on_progress, report, total)
-            continue
-        buffer.append(item)
-        if sum(len(doc.chunks) for doc in buffer) >= EMBED_BATCH_CHUNKS:
-            _embed_and_store(buffer, writer, embedder, report, sources, progress)
-            buffer = []
-            _notify(on_progress, report, total)
+            batch.report.fail(item, names.get(item.path))
+            batch.stage(item.path, "failed")
+        else:
+            waiting.append(item)
+            batch.report.chunks_parsed += len(item.chunks)
+            batch.stage(item.source_path, "parsed")
+        batch.notify()
+        chunks = sum(len(doc.chunks) for doc in waiting)
+        # A full batch is embedded once the model is there; while it loads, parsing goes on
+        # until WAITING_CHUNKS wait for it, and only then waits for the load.
+        if chunks >= EMBED_BATCH_CHUNKS and (batch.loading.ready or chunks >= WAITING_CHUNKS):
+            _embed_and_store(waiting, batch)
+            waiting = []
+            batch.notify()
             if time.monotonic() - last_save > SAVE_EVERY_S:
-                writer.flush()
+                batch.writer.flush()
                 last_save = time.monotonic()
-    if buffer:
-        _embed_and_store(buffer, writer, embedder, report, sources, progress)
-        _notify(on_progress, report, total)
+    if waiting:
+        _embed_and_store(waiting, batch)
+        batch.notify()
 
 
-def _embed_and_store(
-    batch: list[PreparedDocument],
-    writer: StoreWriter,
-    embedder,  # type: ignore[no-untyped-def]
-    report: IngestReport,
-    sources: dict[str, str],
-    progress: IngestProgress | None = None,
-) -> None:
-    for doc in batch:
+def _embed_and_store(docs: list[PreparedDocument], batch: _Batch) -> None:
+    batch.loading.wait()
+    embedder, report, progress = batch.embedder, batch.report, batch.progress
+    for doc in docs:
         _stage(progress, Path(doc.source_path), "embedding")
-    chunks = [chunk for doc in batch for chunk in doc.chunks]
+    chunks = [chunk for doc in docs for chunk in doc.chunks]
     texts = embedding_texts(chunks, embedder.token_counter(), embedder.max_passage_tokens)
     # In slices: the embedder's working memory (token ids, activations) follows the slice,
     # not the largest document; only the vectors of a document are held until it commits.
     vectors = _encode_in_slices(embedder, texts)
+    report.chunks_embedded += len(chunks)
     offset = 0
-    for doc in batch:
+    for doc in docs:
         count = len(doc.chunks)
         doc_vectors = vectors[offset : offset + count]
         offset += count
         name = doc.document.file_name
         _stage(progress, Path(doc.source_path), "storing")
         try:
-            source = sources.get(doc.source_path, doc.source_path)
-            status, document_id = writer.add(
+            source = batch.sources.get(doc.source_path, doc.source_path)
+            status, document_id = batch.writer.add(
                 doc.document, doc.chunks, doc_vectors, source_path=source, original=Path(doc.source_path)
             )
         except Exception as exc:  # disk full, locked database: report and keep going
