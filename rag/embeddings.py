@@ -152,6 +152,12 @@ class Embedder:
             model.to(getattr(torch, dtype))
         if exported is not None:
             runtime = self._pick_forward(model, exported, runtime)
+        if self._forward is not None:
+            # The exported graph runs the transformer now; its torch weights would only hold
+            # memory (all of the model: 1.4 GB for mmlw-retrieval-roberta-large in float32).
+            # Tokenizer, config and pooling stay: they still prepare inputs and pool outputs.
+            model[0].auto_model.to("meta")
+            _release_freed_memory()
         if self._files is not None:  # answers were given from the files: they must hold
             self._check_files(model)
         self._model = model
@@ -404,6 +410,17 @@ def _counter_of(backend: Any) -> HFTokenCounter:
     counter.tokenizer = None
     counter._backend = backend
     return counter
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap back to the system (glibc keeps it for reuse otherwise; RSS stays)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: reused within the process
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _dimension_of(model: Any) -> int:
