@@ -20,7 +20,14 @@ from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.model_loading import ModelLoading
 from ingest.ocr import OcrOptions
-from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
+from ingest.prepare import (
+    FailedFile,
+    PreparedDocument,
+    init_worker,
+    prepare_file,
+    prepare_in_worker,
+    spawning_without_sigint,
+)
 from rag.errors import BadDocumentError, PolragError
 from rag.library import Library
 from rag.progress import IngestProgress, Stage, reporting_ocr
@@ -342,9 +349,10 @@ def _prepare_all(
         # documents up in memory (pool.map would submit the whole batch at once).
         window: deque[Future[PreparedDocument | FailedFile]] = deque()
         jobs = iter((str(path), name) for path, name in todo)
-        for job in itertools.islice(jobs, 2 * workers):
-            _stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
-            window.append(pool.submit(prepare_in_worker, job))
+        with spawning_without_sigint():  # the first submits start the processes
+            for job in itertools.islice(jobs, 2 * workers):
+                _stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
+                window.append(pool.submit(prepare_in_worker, job))
         while window:
             result = window.popleft().result()
             for job in itertools.islice(jobs, 1):

@@ -163,3 +163,28 @@ def test_cli_progress_shows_parsing_and_embedding(settings, tmp_path) -> None:  
     assert process.returncode == 1, summary  # one file failed, the rest is stored
     assert re.search(r"parsed\s.*\b6/6 files", text), text[-2000:]
     assert re.search(rf"embedded\s.*\b{chunks}/{chunks} chunks", text), text[-2000:]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_while_the_parsers_start_is_one_line(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Early in a batch (the model still loading) Ctrl-C met parser processes still importing."""
+    import signal
+
+    from tests.test_durability import children_of, make_corpus
+
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 30)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from api.cli import main; main()", "ingest", str(corpus), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
+    )
+    deadline = time.monotonic() + 120
+    while len(children_of(process.pid)) < 3 and time.monotonic() < deadline:  # tracker + 2 parsers
+        assert process.poll() is None
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()[-3000:]
+    assert err.decode().strip().startswith("interrupted") and "Traceback" not in err.decode(), err.decode()
