@@ -9,13 +9,13 @@ import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from ingest.chunking import ChunkingParams, embedding_texts
+from ingest.chunking import ChunkingParams
+from ingest.embed_stage import Batch, commit_all, notify_progress, set_stage
 from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.model_loading import ModelLoading
@@ -28,32 +28,17 @@ from ingest.prepare import (
     prepare_in_worker,
     spawning_without_sigint,
 )
+from ingest.report import FileOutcome, IngestReport, ProgressCallback
 from rag.errors import BadDocumentError, PolragError
 from rag.library import Library
-from rag.progress import IngestProgress, Stage, reporting_ocr
-from rag.store import Store, StoreWriter
+from rag.progress import IngestProgress, reporting_ocr
+from rag.store import Store
+
+__all__ = ["FileOutcome", "IngestReport", "ProgressCallback", "SourceFile", "ingest_files", "ingest_paths"]
 
 log = logging.getLogger(__name__)
 
 SAME_NAME_IN_BATCH = "another file of this batch has the same name; rename one to keep both"
-EMBED_BATCH_CHUNKS = 256  # chunks from several documents embedded together: fuller batches
-# Parsed chunks that may wait for the model while it loads: parsing runs ahead of the load by
-# this much and then waits, so memory stays bounded (tens of MB of text and terms).
-WAITING_CHUNKS = 2048
-SAVE_EVERY_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class FileOutcome:
-    """What happened to one file: its name in the collection, status and document."""
-
-    name: str
-    status: str  # added | replaced | unchanged | failed
-    document_id: str | None = None
-    pages: int = 0
-    chunks: int = 0
-    error: str | None = None
-    limit: str | None = None  # the setting a failed file is over, when that is why it failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,59 +48,6 @@ class SourceFile:
     path: Path
     name: str
     source: str = ""
-
-
-@dataclass
-class IngestReport:
-    """What a batch did: one outcome per file (the lists by status derive from them)."""
-
-    failed: list[FailedFile] = field(default_factory=list)  # with the paths, for the CLI
-    chunks: int = 0  # embedded and stored so far
-    pages: int = 0
-    seconds: float = 0.0
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    parsed: int = 0  # files past parsing (parsed, failed, or unchanged and never parsed)
-    chunks_parsed: int = 0  # chunks of the parsed files: what embedding has before it
-    chunks_embedded: int = 0
-    model_loading: bool = False  # the embedder's weights are loading while files parse
-    model_load_s: float | None = None  # how long they took, from the end of the checks for unchanged files
-
-    def fail(self, failure: FailedFile, name: str | None = None) -> None:
-        self.failed.append(failure)
-        self.outcomes.append(
-            FileOutcome(name or failure.path, "failed", error=failure.error, limit=failure.limit)
-        )
-
-    @property
-    def added(self) -> list[str]:
-        return self._named("added")
-
-    @property
-    def replaced(self) -> list[str]:
-        return self._named("replaced")
-
-    @property
-    def unchanged(self) -> list[str]:
-        return self._named("unchanged")
-
-    @property
-    def documents(self) -> int:
-        return len(self.outcomes)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "added": len(self.added),
-            "replaced": len(self.replaced),
-            "unchanged": len(self.unchanged),
-            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
-            "chunks": self.chunks,
-        }
-
-    def _named(self, status: str) -> list[str]:
-        return [o.name for o in self.outcomes if o.status == status]
-
-
-ProgressCallback = Callable[[IngestReport, int], None]
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[FailedFile]]:
@@ -249,14 +181,14 @@ def _ingest_into(
             if file.name in named:  # the later one would replace the first within the batch
                 report.fail(FailedFile(str(path), SAME_NAME_IN_BATCH), file.name)
                 report.parsed += 1
-                _stage(progress, path, "failed")
+                set_stage(progress, path, "failed")
                 continue
             named.add(file.name)
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 suffix = path.suffix or "(no extension)"
                 report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)
                 report.parsed += 1
-                _stage(progress, path, "failed")
+                set_stage(progress, path, "failed")
                 continue
             try:
                 # Unchanged files are skipped before any parsing: re-running a batch is cheap.
@@ -265,7 +197,7 @@ def _ingest_into(
             except OSError as exc:
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
                 report.parsed += 1
-                _stage(progress, path, "failed")
+                set_stage(progress, path, "failed")
                 continue
             if same is not None:
                 try:  # a document stored before originals were kept gets its original now
@@ -274,22 +206,22 @@ def _ingest_into(
                     log.warning("cannot keep the original of %s: %s", file.name, exc)
                 report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
                 report.parsed += 1
-                _stage(progress, path, "done")
+                set_stage(progress, path, "done")
             else:
                 todo.append((path, file.name))
         if not todo:
-            _notify(on_progress, report, total)
+            notify_progress(on_progress, report, total)
             return
         # The weights load on a thread of their own while the first files parse.
         loading = ModelLoading(embedder)
         report.model_loading = not loading.ready
-        _notify(on_progress, report, total)
+        notify_progress(on_progress, report, total)
         # Closed on every path: a failed commit must not leave the parsers running.
         with contextlib.closing(
             _prepare_all(todo, embedder, params, max_bytes, limits, workers, ocr, progress)
         ) as prepared:
-            batch = _Batch(writer, embedder, loading, report, on_progress, total, sources, progress)
-            _commit_all(prepared, batch, names)
+            batch = Batch(writer, embedder, loading, report, on_progress, total, sources, progress)
+            commit_all(prepared, batch, names)
         # Every file may have failed to parse: the load still ends (and says if it failed) before
         # the command does, rather than be cut off mid-way at exit.
         batch.loading.wait()
@@ -309,7 +241,7 @@ def _prepare_all(
         counter = embedder.token_counter()
 
         def prepare(path: Path, name: str) -> PreparedDocument | FailedFile:
-            _stage(progress, path, "parsing")
+            set_stage(progress, path, "parsing")
             with reporting_ocr(progress, str(path)):  # on the thread that parses it
                 return prepare_file(path, name, counter, params, max_bytes, limits, ocr)
 
@@ -351,127 +283,14 @@ def _prepare_all(
         jobs = iter((str(path), name) for path, name in todo)
         with spawning_without_sigint():  # the first submits start the processes
             for job in itertools.islice(jobs, 2 * workers):
-                _stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
+                set_stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
                 window.append(pool.submit(prepare_in_worker, job))
         while window:
             result = window.popleft().result()
             for job in itertools.islice(jobs, 1):
-                _stage(progress, Path(job[0]), "parsing")
+                set_stage(progress, Path(job[0]), "parsing")
                 window.append(pool.submit(prepare_in_worker, job))
             yield result
-
-
-@dataclass
-class _Batch:
-    """What the commit loop hands around: the writer, the embedder and its load, the report."""
-
-    writer: StoreWriter
-    embedder: Any
-    loading: ModelLoading
-    report: IngestReport
-    on_progress: ProgressCallback | None
-    total: int
-    sources: dict[str, str]
-    progress: IngestProgress | None
-
-    def notify(self) -> None:
-        self.loading.raise_if_failed()  # a model that cannot load stops the batch at once
-        if self.loading.ready and self.report.model_load_s is None:
-            self.report.model_loading = False
-            self.report.model_load_s = (self.loading.finished or self.loading.started) - self.loading.started
-        _notify(self.on_progress, self.report, self.total)
-
-    def stage(self, path: str, stage: Stage) -> None:
-        _stage(self.progress, Path(path), stage)
-
-
-def _commit_all(
-    prepared: Iterable[PreparedDocument | FailedFile], batch: _Batch, names: dict[str, str]
-) -> None:
-    waiting: list[PreparedDocument] = []  # parsed, not yet embedded: the queue between the stages
-    last_save = time.monotonic()
-    for item in prepared:
-        batch.report.parsed += 1
-        if isinstance(item, FailedFile):
-            batch.report.fail(item, names.get(item.path))
-            batch.stage(item.path, "failed")
-        else:
-            waiting.append(item)
-            batch.report.chunks_parsed += len(item.chunks)
-            batch.stage(item.source_path, "parsed")
-        batch.notify()
-        chunks = sum(len(doc.chunks) for doc in waiting)
-        # A full batch is embedded once the model is there; while it loads, parsing goes on
-        # until WAITING_CHUNKS wait for it, and only then waits for the load.
-        if chunks >= EMBED_BATCH_CHUNKS and (batch.loading.ready or chunks >= WAITING_CHUNKS):
-            _embed_and_store(waiting, batch)
-            waiting = []
-            batch.notify()
-            if time.monotonic() - last_save > SAVE_EVERY_S:
-                batch.writer.flush()
-                last_save = time.monotonic()
-    if waiting:
-        _embed_and_store(waiting, batch)
-        batch.notify()
-
-
-def _embed_and_store(docs: list[PreparedDocument], batch: _Batch) -> None:
-    batch.loading.wait()
-    embedder, report, progress = batch.embedder, batch.report, batch.progress
-    for doc in docs:
-        _stage(progress, Path(doc.source_path), "embedding")
-    chunks = [chunk for doc in docs for chunk in doc.chunks]
-    texts = embedding_texts(chunks, embedder.token_counter(), embedder.max_passage_tokens)
-    # In slices: the embedder's working memory (token ids, activations) follows the slice,
-    # not the largest document; only the vectors of a document are held until it commits.
-    vectors = _encode_in_slices(embedder, texts)
-    report.chunks_embedded += len(chunks)
-    offset = 0
-    for doc in docs:
-        count = len(doc.chunks)
-        doc_vectors = vectors[offset : offset + count]
-        offset += count
-        name = doc.document.file_name
-        _stage(progress, Path(doc.source_path), "storing")
-        try:
-            source = batch.sources.get(doc.source_path, doc.source_path)
-            status, document_id = batch.writer.add(
-                doc.document, doc.chunks, doc_vectors, source_path=source, original=Path(doc.source_path)
-            )
-        except Exception as exc:  # disk full, locked database: report and keep going
-            log.exception("storing %s failed", doc.source_path)
-            report.fail(FailedFile(doc.source_path, f"cannot store document: {exc}"), name)
-            _stage(progress, Path(doc.source_path), "failed")
-            continue
-        pages = len(doc.document.pages)
-        report.outcomes.append(FileOutcome(name, status, document_id, pages, count))
-        _stage(progress, Path(doc.source_path), "done")
-        if status != "unchanged":
-            report.chunks += count
-            report.pages += pages
-
-
-def _encode_in_slices(embedder, texts: list[str]):  # type: ignore[no-untyped-def]
-    import numpy as np
-
-    if len(texts) <= EMBED_BATCH_CHUNKS:
-        return embedder.encode_passages(texts)
-    return np.concatenate(
-        [
-            embedder.encode_passages(texts[start : start + EMBED_BATCH_CHUNKS])
-            for start in range(0, len(texts), EMBED_BATCH_CHUNKS)
-        ]
-    )
-
-
-def _stage(progress: IngestProgress | None, path: Path, stage: Stage) -> None:
-    if progress is not None:
-        progress.stage(str(path), stage)
-
-
-def _notify(callback: ProgressCallback | None, report: IngestReport, total: int) -> None:
-    if callback is not None:
-        callback(report, total)
 
 
 def _sha256(path: Path) -> str:
