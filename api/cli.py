@@ -476,7 +476,10 @@ def _shorten(text: str, limit: int) -> str:
 
 
 class _progress:
-    """A rich progress bar with documents/s and chunks/s, or nothing when not on a terminal."""
+    """Two rich progress rows, parsing (files) and embedding (chunks), or nothing off a terminal.
+
+    The stages overlap: files parse while the model loads and while earlier files embed.
+    """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -486,24 +489,39 @@ class _progress:
             return None
         import time
 
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(
-            TextColumn("ingesting"),
+            TextColumn("{task.description:<8}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
             TextColumn("{task.fields[rates]}"),
+            console=Console(stderr=True),  # stdout keeps only the summary (rich's default is stdout)
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task("ingest", total=None, rates="")
+        parse = self._bar.add_task("parsed", total=None, count="", rates="")
+        embed = self._bar.add_task("embedded", total=None, count="", rates="")
         started = time.perf_counter()
+        parsing = {"files": 0, "seconds": 1e-6}  # the rate stays what it was when parsing ended
 
         def update(report: Any, total: int) -> None:
             elapsed = max(time.perf_counter() - started, 1e-6)
-            rates = f"{report.documents / elapsed:.1f} docs/s, {report.chunks / elapsed:.0f} chunks/s"
-            self._bar.update(self._task, completed=report.documents, total=total, rates=rates)
+            if report.parsed != parsing["files"]:
+                parsing.update(files=report.parsed, seconds=elapsed)
+            self._bar.update(
+                parse,
+                completed=report.parsed,
+                total=total,
+                count=f"{report.parsed}/{total} files",
+                rates=f"{report.parsed / parsing['seconds']:.1f} files/s",
+            )
+            done, known = report.chunks_embedded, report.chunks_parsed
+            count = f"{done}/{known} chunks" + (" (loading the model)" if report.model_loading else "")
+            rates = "" if report.model_loading else f"{done / elapsed:.0f} chunks/s"
+            self._bar.update(embed, completed=done, total=known or None, count=count, rates=rates)
 
         return update
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rag.progress import Stage
 from rag.settings import COLLECTION_NAME
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -112,7 +113,7 @@ class FileResult(BaseModel):
     chunks: int = 0
     error: str | None = None
     limit: str | None = Field(default=None, description="The setting a failed file is over, if that is why.")
-    stage: Literal["queued", "parsing", "ocr", "embedding", "storing", "done", "failed"] = Field(
+    stage: Stage = Field(
         default="done", description="Where the file is in the ingest (a background job's progress)."
     )
     ocr_page: int | None = Field(default=None, description="While stage is 'ocr': the page OCR is reading.")

@@ -9,39 +9,36 @@ import logging
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ingest.chunking import ChunkingParams, embedding_texts
+from ingest.chunking import ChunkingParams
+from ingest.embed_stage import Batch, commit_all, notify_progress, set_stage
 from ingest.limits import DocumentLimits
 from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.model_loading import ModelLoading
 from ingest.ocr import OcrOptions
-from ingest.prepare import FailedFile, PreparedDocument, init_worker, prepare_file, prepare_in_worker
-from rag.errors import BadDocumentError
+from ingest.prepare import (
+    FailedFile,
+    PreparedDocument,
+    init_worker,
+    prepare_file,
+    prepare_in_worker,
+    spawning_without_sigint,
+)
+from ingest.report import FileOutcome, IngestReport, ProgressCallback
+from rag.errors import BadDocumentError, PolragError
 from rag.library import Library
-from rag.progress import IngestProgress, Stage, reporting_ocr
-from rag.store import StoreWriter
+from rag.progress import IngestProgress, reporting_ocr
+from rag.store import Store
+
+__all__ = ["FileOutcome", "IngestReport", "ProgressCallback", "SourceFile", "ingest_files", "ingest_paths"]
 
 log = logging.getLogger(__name__)
 
 SAME_NAME_IN_BATCH = "another file of this batch has the same name; rename one to keep both"
-EMBED_BATCH_CHUNKS = 256  # chunks from several documents embedded together: fuller batches
-SAVE_EVERY_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class FileOutcome:
-    """What happened to one file: its name in the collection, status and document."""
-
-    name: str
-    status: str  # added | replaced | unchanged | failed
-    document_id: str | None = None
-    pages: int = 0
-    chunks: int = 0
-    error: str | None = None
-    limit: str | None = None  # the setting a failed file is over, when that is why it failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,54 +48,6 @@ class SourceFile:
     path: Path
     name: str
     source: str = ""
-
-
-@dataclass
-class IngestReport:
-    """What a batch did: one outcome per file (the lists by status derive from them)."""
-
-    failed: list[FailedFile] = field(default_factory=list)  # with the paths, for the CLI
-    chunks: int = 0
-    pages: int = 0
-    seconds: float = 0.0
-    outcomes: list[FileOutcome] = field(default_factory=list)
-
-    def fail(self, failure: FailedFile, name: str | None = None) -> None:
-        self.failed.append(failure)
-        self.outcomes.append(
-            FileOutcome(name or failure.path, "failed", error=failure.error, limit=failure.limit)
-        )
-
-    @property
-    def added(self) -> list[str]:
-        return self._named("added")
-
-    @property
-    def replaced(self) -> list[str]:
-        return self._named("replaced")
-
-    @property
-    def unchanged(self) -> list[str]:
-        return self._named("unchanged")
-
-    @property
-    def documents(self) -> int:
-        return len(self.outcomes)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "added": len(self.added),
-            "replaced": len(self.replaced),
-            "unchanged": len(self.unchanged),
-            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
-            "chunks": self.chunks,
-        }
-
-    def _named(self, status: str) -> list[str]:
-        return [o.name for o in self.outcomes if o.status == status]
-
-
-ProgressCallback = Callable[[IngestReport, int], None]
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[tuple[Path, str]], list[FailedFile]]:
@@ -184,9 +133,36 @@ def ingest_files(
     report = IngestReport()
     for failure in missing:
         report.fail(failure)
+    report.parsed = len(report.failed)
     settings = library.settings
     existed = (collection or settings.collection) in library.collection_names()
+    # The weights are not needed yet: the collection needs only the dimension and the chunker
+    # only the tokenizer, which the embedder reads from the model's files (see ModelLoading).
     target = library.collection(collection, create=True)
+    try:
+        _ingest_into(target, library, files, report, workers, on_progress, progress)
+    except PolragError:
+        # The model failed to load mid-batch: nothing was stored, so no new empty collection stays.
+        if not existed:
+            library.delete_collection(target.name, only_if_empty=True)
+        raise
+    if not existed and all(o.status == "failed" for o in report.outcomes):
+        # Every file failed: the collection this batch created would only be an empty name.
+        library.delete_collection(target.name, only_if_empty=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest_into(
+    target: Store,
+    library: Library,
+    files: Sequence[SourceFile],
+    report: IngestReport,
+    workers: int | None,
+    on_progress: ProgressCallback | None,
+    progress: IngestProgress | None,
+) -> None:
+    settings = library.settings
     embedder = library.embedder
     params = ChunkingParams(settings.chunk_tokens, settings.chunk_overlap_tokens, embedder.max_passage_tokens)
     max_bytes = settings.max_file_mb * 2**20
@@ -204,13 +180,15 @@ def ingest_files(
             path = file.path
             if file.name in named:  # the later one would replace the first within the batch
                 report.fail(FailedFile(str(path), SAME_NAME_IN_BATCH), file.name)
-                _stage(progress, path, "failed")
+                report.parsed += 1
+                set_stage(progress, path, "failed")
                 continue
             named.add(file.name)
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 suffix = path.suffix or "(no extension)"
                 report.fail(FailedFile(str(path), f"unsupported file type {suffix!r}"), file.name)
-                _stage(progress, path, "failed")
+                report.parsed += 1
+                set_stage(progress, path, "failed")
                 continue
             try:
                 # Unchanged files are skipped before any parsing: re-running a batch is cheap.
@@ -218,7 +196,8 @@ def ingest_files(
                 same = writer.existing(file.name, _sha256(path)) if small else None
             except OSError as exc:
                 report.fail(FailedFile(str(path), f"cannot read file: {exc.strerror}"), file.name)
-                _stage(progress, path, "failed")
+                report.parsed += 1
+                set_stage(progress, path, "failed")
                 continue
             if same is not None:
                 try:  # a document stored before originals were kept gets its original now
@@ -226,20 +205,26 @@ def ingest_files(
                 except (OSError, BadDocumentError) as exc:
                     log.warning("cannot keep the original of %s: %s", file.name, exc)
                 report.outcomes.append(FileOutcome(file.name, "unchanged", same.id, same.pages, same.chunks))
-                _stage(progress, path, "done")
+                report.parsed += 1
+                set_stage(progress, path, "done")
             else:
                 todo.append((path, file.name))
-        _notify(on_progress, report, total)
+        if not todo:
+            notify_progress(on_progress, report, total)
+            return
+        # The weights load on a thread of their own while the first files parse.
+        loading = ModelLoading(embedder)
+        report.model_loading = not loading.ready
+        notify_progress(on_progress, report, total)
         # Closed on every path: a failed commit must not leave the parsers running.
         with contextlib.closing(
             _prepare_all(todo, embedder, params, max_bytes, limits, workers, ocr, progress)
         ) as prepared:
-            _commit_all(prepared, writer, embedder, report, on_progress, total, names, sources, progress)
-    if not existed and all(o.status == "failed" for o in report.outcomes):
-        # Every file failed: the collection this batch created would only be an empty name.
-        library.delete_collection(target.name, only_if_empty=True)
-    report.seconds = time.perf_counter() - started
-    return report
+            batch = Batch(writer, embedder, loading, report, on_progress, total, sources, progress)
+            commit_all(prepared, batch, names)
+        # Every file may have failed to parse: the load still ends (and says if it failed) before
+        # the command does, rather than be cut off mid-way at exit.
+        batch.loading.wait()
 
 
 def _prepare_all(
@@ -256,7 +241,7 @@ def _prepare_all(
         counter = embedder.token_counter()
 
         def prepare(path: Path, name: str) -> PreparedDocument | FailedFile:
-            _stage(progress, path, "parsing")
+            set_stage(progress, path, "parsing")
             with reporting_ocr(progress, str(path)):  # on the thread that parses it
                 return prepare_file(path, name, counter, params, max_bytes, limits, ocr)
 
@@ -296,110 +281,16 @@ def _prepare_all(
         # documents up in memory (pool.map would submit the whole batch at once).
         window: deque[Future[PreparedDocument | FailedFile]] = deque()
         jobs = iter((str(path), name) for path, name in todo)
-        for job in itertools.islice(jobs, 2 * workers):
-            _stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
-            window.append(pool.submit(prepare_in_worker, job))
+        with spawning_without_sigint():  # the first submits start the processes
+            for job in itertools.islice(jobs, 2 * workers):
+                set_stage(progress, Path(job[0]), "parsing")  # a parser process reports no finer stages
+                window.append(pool.submit(prepare_in_worker, job))
         while window:
             result = window.popleft().result()
             for job in itertools.islice(jobs, 1):
-                _stage(progress, Path(job[0]), "parsing")
+                set_stage(progress, Path(job[0]), "parsing")
                 window.append(pool.submit(prepare_in_worker, job))
             yield result
-
-
-def _commit_all(
-    prepared: Iterable[PreparedDocument | FailedFile],
-    writer: StoreWriter,
-    embedder,  # type: ignore[no-untyped-def]
-    report: IngestReport,
-    on_progress: ProgressCallback | None,
-    total: int,
-    names: dict[str, str],
-    sources: dict[str, str],
-    progress: IngestProgress | None = None,
-) -> None:
-    buffer: list[PreparedDocument] = []
-    last_save = time.monotonic()
-    for item in prepared:
-        if isinstance(item, FailedFile):
-            report.fail(item, names.get(item.path))
-            _stage(progress, Path(item.path), "failed")
-            _notify(on_progress, report, total)
-            continue
-        buffer.append(item)
-        if sum(len(doc.chunks) for doc in buffer) >= EMBED_BATCH_CHUNKS:
-            _embed_and_store(buffer, writer, embedder, report, sources, progress)
-            buffer = []
-            _notify(on_progress, report, total)
-            if time.monotonic() - last_save > SAVE_EVERY_S:
-                writer.flush()
-                last_save = time.monotonic()
-    if buffer:
-        _embed_and_store(buffer, writer, embedder, report, sources, progress)
-        _notify(on_progress, report, total)
-
-
-def _embed_and_store(
-    batch: list[PreparedDocument],
-    writer: StoreWriter,
-    embedder,  # type: ignore[no-untyped-def]
-    report: IngestReport,
-    sources: dict[str, str],
-    progress: IngestProgress | None = None,
-) -> None:
-    for doc in batch:
-        _stage(progress, Path(doc.source_path), "embedding")
-    chunks = [chunk for doc in batch for chunk in doc.chunks]
-    texts = embedding_texts(chunks, embedder.token_counter(), embedder.max_passage_tokens)
-    # In slices: the embedder's working memory (token ids, activations) follows the slice,
-    # not the largest document; only the vectors of a document are held until it commits.
-    vectors = _encode_in_slices(embedder, texts)
-    offset = 0
-    for doc in batch:
-        count = len(doc.chunks)
-        doc_vectors = vectors[offset : offset + count]
-        offset += count
-        name = doc.document.file_name
-        _stage(progress, Path(doc.source_path), "storing")
-        try:
-            source = sources.get(doc.source_path, doc.source_path)
-            status, document_id = writer.add(
-                doc.document, doc.chunks, doc_vectors, source_path=source, original=Path(doc.source_path)
-            )
-        except Exception as exc:  # disk full, locked database: report and keep going
-            log.exception("storing %s failed", doc.source_path)
-            report.fail(FailedFile(doc.source_path, f"cannot store document: {exc}"), name)
-            _stage(progress, Path(doc.source_path), "failed")
-            continue
-        pages = len(doc.document.pages)
-        report.outcomes.append(FileOutcome(name, status, document_id, pages, count))
-        _stage(progress, Path(doc.source_path), "done")
-        if status != "unchanged":
-            report.chunks += count
-            report.pages += pages
-
-
-def _encode_in_slices(embedder, texts: list[str]):  # type: ignore[no-untyped-def]
-    import numpy as np
-
-    if len(texts) <= EMBED_BATCH_CHUNKS:
-        return embedder.encode_passages(texts)
-    return np.concatenate(
-        [
-            embedder.encode_passages(texts[start : start + EMBED_BATCH_CHUNKS])
-            for start in range(0, len(texts), EMBED_BATCH_CHUNKS)
-        ]
-    )
-
-
-def _stage(progress: IngestProgress | None, path: Path, stage: Stage) -> None:
-    if progress is not None:
-        progress.stage(str(path), stage)
-
-
-def _notify(callback: ProgressCallback | None, report: IngestReport, total: int) -> None:
-    if callback is not None:
-        callback(report, total)
 
 
 def _sha256(path: Path) -> str:

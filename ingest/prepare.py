@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,6 +116,34 @@ def init_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(os.getppid())
     _worker = _WorkerState(counter, params, max_bytes, limits, ocr)
+
+
+@contextmanager
+def spawning_without_sigint() -> Iterator[None]:
+    """Start parser processes that never see Ctrl-C; a Ctrl-C meanwhile waits until they are up.
+
+    init_worker ignores SIGINT, but only once the process has imported its modules and unpickled
+    the tokenizer. A Ctrl-C in those first seconds (early in a batch, while the model loads)
+    printed each parser's KeyboardInterrupt traceback, or, stopping the ingest while it still
+    wrote a parser's start-up data, that parser's EOFError. So SIGINT is blocked in the starting
+    thread (the mask is inherited across fork and exec: the parsers start with it blocked), and
+    one arriving meanwhile is held and raised as KeyboardInterrupt once they have started.
+    """
+    import signal
+    import threading
+
+    held: list[int] = []
+    main = threading.current_thread() is threading.main_thread()  # signal.signal's rule
+    previous = signal.signal(signal.SIGINT, lambda number, _: held.append(number)) if main else None
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if main:  # None: a handler not set from Python, which Python cannot put back
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:

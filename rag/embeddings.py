@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rag.device import resolve_device, resolve_dtype
+from rag.embedder_files import ModelFiles, read_model_files
 from rag.embedder_runtime import fixed_choice
 from rag.errors import ModelLoadError
 
@@ -63,7 +64,10 @@ PAD_TO_MULTIPLE_OF = 16
 class Embedder:
     """Turns passages and queries into L2-normalised float32 vectors.
 
-    Weights load in :meth:`warm_up` (or on first use), never in ``__init__``.
+    Weights load in :meth:`warm_up` (or on first use), never in ``__init__``. Until they have,
+    :attr:`dimension`, :attr:`max_passage_tokens` and :meth:`token_counter` answer from the
+    model's small files where they can (:mod:`rag.embedder_files`), so an ingest chunks its first
+    files while the weights load on another thread; ``warm_up`` checks those answers.
     """
 
     def __init__(
@@ -97,6 +101,9 @@ class Embedder:
         self.runtime_detail = ""
         self._model: Any = None
         self._query_lock = threading.Lock()
+        self._load_lock = threading.Lock()  # one load, however many threads ask for the model
+        self._files: ModelFiles | None = None
+        self._files_read = False  # read only when asked before the weights load; then checked
 
     @classmethod
     def from_settings(cls, settings: Any) -> Embedder:
@@ -114,6 +121,11 @@ class Embedder:
     def warm_up(self) -> None:
         if self._model is not None:
             return
+        with self._load_lock:
+            if self._model is None:
+                self._load()
+
+    def _load(self) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -140,6 +152,14 @@ class Embedder:
             model.to(getattr(torch, dtype))
         if exported is not None:
             runtime = self._pick_forward(model, exported, runtime)
+        if self._forward is not None:
+            # The exported graph runs the transformer now; its torch weights would only hold
+            # memory (all of the model: 1.4 GB for mmlw-retrieval-roberta-large in float32).
+            # Tokenizer, config and pooling stay: they still prepare inputs and pool outputs.
+            model[0].auto_model.to("meta")
+            _release_freed_memory()
+        if self._files is not None:  # answers were given from the files: they must hold
+            self._check_files(model)
         self._model = model
         self.dtype = dtype if self._forward is None else self.runtime_detail
         self.runtime = runtime or "torch"  # None: auto found no export to run
@@ -198,20 +218,48 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        get_dim = (
-            getattr(self.model, "get_embedding_dimension", None)
-            or self.model.get_sentence_embedding_dimension
-        )
-        return int(get_dim())
+        files = self._unloaded_files()
+        if files is not None:
+            return files.dimension
+        return _dimension_of(self.model)
 
     @property
     def max_passage_tokens(self) -> int:
         """Tokens of passage text the model reads without truncating (prefix and specials off)."""
-        tokenizer = self.model.tokenizer
-        limit = int(self.model.max_seq_length)
-        specials = tokenizer.num_special_tokens_to_add(pair=False)
-        prefix = len(tokenizer(self.prefixes.passage, add_special_tokens=False)["input_ids"])
-        return limit - specials - prefix
+        files = self._unloaded_files()
+        if files is not None:
+            counter = HFTokenCounter.from_json(files.tokenizer_json)
+            return files.max_seq_length - counter.special_tokens() - self._prefix_tokens(counter)
+        return _max_passage_tokens(self.model, self.prefixes.passage)
+
+    def _unloaded_files(self) -> ModelFiles | None:
+        """The model's files while its weights are not loaded (None once they are, or if unread)."""
+        if self._model is not None:
+            return None
+        if not self._files_read:
+            self._files = read_model_files(self.model_name)
+            self._files_read = True
+        return self._files
+
+    def _prefix_tokens(self, counter: HFTokenCounter) -> int:
+        return counter.count([self.prefixes.passage])[0] if self.prefixes.passage else 0
+
+    def _check_files(self, model: Any) -> None:
+        """The values read from the files before the weights loaded must be the model's own."""
+        from rag.embedder_export import PROBE_TEXTS
+
+        files = self._files
+        assert files is not None
+        light = HFTokenCounter.from_json(files.tokenizer_json)
+        texts = [*PROBE_TEXTS, self.prefixes.passage, "Zażółć gęślą jaźń <think> [INST] §12 ust. 3"]
+        read = (files.dimension, files.max_seq_length - light.special_tokens() - self._prefix_tokens(light))
+        loaded = (_dimension_of(model), _max_passage_tokens(model, self.prefixes.passage))
+        if read != loaded or light.count(texts) != HFTokenCounter(model.tokenizer).count(texts):
+            raise ModelLoadError(
+                f"embedding model {self.model_name!r}: its files say {read[0]}-d vectors and "
+                f"{read[1]} tokens a passage (or count tokens otherwise), the loaded model "
+                f"{loaded[0]}-d and {loaded[1]}; nothing was stored (please report this layout)"
+            )
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.prefixes.passage + t for t in texts])
@@ -223,6 +271,9 @@ class Embedder:
             return self._encode([self.prefixes.query + t for t in texts])
 
     def token_counter(self) -> HFTokenCounter:
+        files = self._unloaded_files()
+        if files is not None:
+            return HFTokenCounter.from_json(files.tokenizer_json)
         return HFTokenCounter(self.model.tokenizer)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -280,6 +331,23 @@ class HFTokenCounter:
             backend.no_truncation()
         self._backend = backend
 
+    @classmethod
+    def from_json(cls, tokenizer_json: str) -> HFTokenCounter:
+        """A counter of a ``tokenizer.json`` alone (no transformers: it loads in milliseconds)."""
+        from tokenizers import Tokenizer
+
+        backend = Tokenizer.from_str(tokenizer_json)
+        backend.no_padding()
+        backend.no_truncation()
+        return _counter_of(backend)
+
+    def special_tokens(self) -> int:
+        """Special tokens the tokenizer adds to one text ([CLS] and [SEP], <s> and </s>)."""
+        if self.tokenizer is not None:
+            return int(self.tokenizer.num_special_tokens_to_add(pair=False))
+        processor = self._backend.post_processor if self._backend is not None else None
+        return int(processor.num_special_tokens_to_add(False)) if processor is not None else 0
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Parser processes receive the counter pickled: the Rust tokenizer alone travels (its
         # JSON), so they need neither transformers nor the model's files.
@@ -334,10 +402,37 @@ class HFTokenCounter:
 def _counter_from_json(tokenizer_json: str) -> HFTokenCounter:
     from tokenizers import Tokenizer
 
+    return _counter_of(Tokenizer.from_str(tokenizer_json))
+
+
+def _counter_of(backend: Any) -> HFTokenCounter:
     counter = HFTokenCounter.__new__(HFTokenCounter)
     counter.tokenizer = None
-    counter._backend = Tokenizer.from_str(tokenizer_json)
+    counter._backend = backend
     return counter
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap back to the system (glibc keeps it for reuse otherwise; RSS stays)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: reused within the process
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _dimension_of(model: Any) -> int:
+    get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(get_dim())
+
+
+def _max_passage_tokens(model: Any, passage_prefix: str) -> int:
+    tokenizer = model.tokenizer
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    prefix = len(tokenizer(passage_prefix, add_special_tokens=False)["input_ids"])
+    return int(model.max_seq_length) - specials - prefix
 
 
 def _pad_to_multiple(model: Any, multiple: int) -> None:

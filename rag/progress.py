@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, Protocol
 
-Stage = Literal["queued", "parsing", "ocr", "embedding", "storing", "done", "failed"]
-STAGES: tuple[Stage, ...] = ("queued", "parsing", "ocr", "embedding", "storing", "done", "failed")
+Stage = Literal["queued", "parsing", "ocr", "parsed", "embedding", "storing", "done", "failed"]
+STAGES: tuple[Stage, ...] = ("queued", "parsing", "ocr", "parsed", "embedding", "storing", "done", "failed")
 
 
 class IngestProgress(Protocol):

@@ -23,7 +23,7 @@ def long_text(number: int, sentences: int = 300) -> bytes:
 def commit_each_document(monkeypatch: pytest.MonkeyPatch) -> None:
     """Embed and commit every document on its own, so a batch's commits spread over its ingest
     instead of landing together at the end: there is then a state between two of them to see."""
-    monkeypatch.setattr("ingest.pipeline.EMBED_BATCH_CHUNKS", 1)
+    monkeypatch.setattr("ingest.embed_stage.EMBED_BATCH_CHUNKS", 1)
 
 
 @pytest.mark.usefixtures("commit_each_document")

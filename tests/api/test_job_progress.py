@@ -49,11 +49,18 @@ def test_pipeline_reports_each_files_stages_in_order(library, tmp_path) -> None:
         ("parsing", None, None),
         ("ocr", 1, 2),
         ("ocr", 2, 2),
+        ("parsed", None, None),
         ("embedding", None, None),
         ("storing", None, None),
         ("done", None, None),
     ]
-    assert [stage for stage, _, _ in recorder.of(text)] == ["parsing", "embedding", "storing", "done"]
+    assert [stage for stage, _, _ in recorder.of(text)] == [
+        "parsing",
+        "parsed",
+        "embedding",
+        "storing",
+        "done",
+    ]
     assert [stage for stage, _, _ in recorder.of(broken)] == ["parsing", "failed"]
 
     again = Recorder()  # unchanged files are done without parsing
@@ -86,7 +93,7 @@ def test_background_job_lists_every_file_from_the_start_with_its_stage(client: T
         for entry in job["files"]:
             seen.add((entry["filename"], entry["stage"], entry["ocr_page"], entry["ocr_pages"]))
             if entry["status"] == "pending":
-                assert entry["stage"] in ("queued", "parsing", "ocr", "embedding", "storing")
+                assert entry["stage"] in ("queued", "parsing", "ocr", "parsed", "embedding", "storing")
         time.sleep(0.02)
     assert job["status"] == "done", job
     assert [(f["filename"], f["status"], f["stage"]) for f in job["files"]] == [

@@ -1,5 +1,5 @@
 // Drag-and-drop or chosen files: each sent with its own progress bar, then followed through the
-// ingest job's stages (parsing, OCR page i/n, embedding, storing) until it is stored or failed.
+// ingest job's stages (parsing, OCR page i/n, parsed, embedding, storing) until it is stored or failed.
 
 import { fileFailure, getJson, uploadFile } from "./api.js";
 import { $, el } from "./dom.js";
@@ -10,6 +10,7 @@ const STAGES = {
   pending: "W kolejce",
   parsing: "Odczyt tekstu",
   ocr: "OCR",
+  parsed: "Odczytano, czeka na obliczenie wektorów",
   embedding: "Obliczanie wektorów",
   storing: "Zapisywanie",
 };
