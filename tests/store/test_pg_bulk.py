@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -70,14 +71,20 @@ def test_a_bulk_load_into_an_empty_collection_builds_the_hnsw_index_once(databas
     backend.close()
 
 
-def test_a_bulk_load_of_fewer_chunks_than_a_large_collection_holds_keeps_its_index(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _holding_25_chunks(database_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[PgBackend, Any]:
+    """A collection of 25 chunks, "large" under a threshold lowered to 20."""
     monkeypatch.setattr(pg_index, "BULK_DROP_BELOW", 20)
     backend = PgBackend(database_url)
     store = backend.open("bulk", manifest(), create=True)
     with store.writer() as writer:
         writer.add(*document("a.txt", [f"a {i}" for i in range(25)]))
+    return backend, store
+
+
+def test_a_bulk_load_of_fewer_chunks_than_a_large_collection_holds_keeps_its_index(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, store = _holding_25_chunks(database_url, monkeypatch)
     with store.writer(bulk=5) as writer:
         assert writer.bulk is not None and not writer.bulk.dropped
         assert "holds 25 chunks, 5 to come" in writer.bulk.kept_because
@@ -94,11 +101,7 @@ def test_a_bulk_load_of_fewer_chunks_than_a_large_collection_holds_keeps_its_ind
 def test_the_rerun_of_a_load_cut_short_carries_on_without_the_index_and_builds_it(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pg_index, "BULK_DROP_BELOW", 20)
-    backend = PgBackend(database_url)
-    store = backend.open("bulk", manifest(), create=True)
-    with store.writer() as writer:
-        writer.add(*document("a.txt", [f"a {i}" for i in range(25)]))
+    backend, store = _holding_25_chunks(database_url, monkeypatch)
     with psycopg.connect(database_url, autocommit=True) as conn:  # what a killed load leaves
         conn.execute(f'DROP INDEX "{store.schema_name}".{pg_index.INDEX_NAME}')
     with store.writer(bulk=5) as writer:  # fewer to come than are there, but no index to keep
