@@ -147,7 +147,11 @@ def test_ctrl_c_while_the_model_loads_leaves_no_empty_collection(settings, minil
     try:
         with pytest.raises(KeyboardInterrupt):
             ingest_files(
-                library, write_corpus(tmp_path / "corpus", 3), collection="nowa", workers=0, on_progress=interrupt
+                library,
+                write_corpus(tmp_path / "corpus", 3),
+                collection="nowa",
+                workers=0,
+                on_progress=interrupt,
             )
         assert "nowa" not in library.collection_names()
     finally:
