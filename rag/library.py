@@ -62,7 +62,8 @@ class Library:
         )
         self.backend = backend or open_backend(settings)
         self._collections: dict[str, Store] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the dicts below; never held across an open
+        self._opening: dict[str, threading.Lock] = {}  # one per name: opens of one collection queue
 
     def expected_manifest(self) -> Manifest:
         embedder = self.embedder
@@ -80,12 +81,23 @@ class Library:
         """An open collection; ``create`` makes it when missing, else CollectionNotFound."""
         name = name or self.settings.collection
         with self._lock:
-            if name in self._collections and self._collections[name].gone():
+            opening = self._opening.setdefault(name, threading.Lock())
+        # One lock per name: an open can take long (PostgreSQL rebuilds an index a bulk load cut
+        # short left missing, behind the table's writers) and must not hold up the other collections.
+        with opening:
+            with self._lock:
+                store = self._collections.get(name)
+            if store is not None:
+                if not store.gone():
+                    return store
                 # Deleted (and maybe made again) by another process: its open files are gone.
-                del self._collections[name]
-            if name not in self._collections:
-                self._collections[name] = self.backend.open(name, self.expected_manifest(), create=create)
-            return self._collections[name]
+                with self._lock:
+                    if self._collections.get(name) is store:
+                        del self._collections[name]
+            store = self.backend.open(name, self.expected_manifest(), create=create)
+            with self._lock:
+                self._collections[name] = store
+            return store
 
     def collection_names(self) -> list[str]:
         """Names of the collections in the store, sorted."""

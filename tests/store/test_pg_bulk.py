@@ -202,3 +202,41 @@ def test_a_missing_index_is_rebuilt_at_open_with_a_warning(
     assert _has_index(reopened)
     assert "has no HNSW index (a bulk load was cut short); building it over 2 chunks" in caplog.text
     backend.close()
+
+
+def test_an_index_built_at_open_holds_up_no_other_collection(
+    database_url: str, settings: Any, embedder: Any
+) -> None:
+    """The build at open waits for the chunks table's writers; it ran under the library's one lock,
+    so a search of any other collection (every API request) waited with it."""
+    import threading
+
+    from rag.library import Library
+
+    first = Library(settings, embedder=embedder, backend=PgBackend(database_url))
+    first.collection("a", create=True)
+    schema = first.collection("b", create=True).schema_name  # type: ignore[attr-defined]
+    first.close()
+    library = Library(settings, embedder=embedder, backend=PgBackend(database_url))
+    library.collection("a")
+    with psycopg.connect(database_url) as writer:  # a document being written into b
+        writer.execute(f'DROP INDEX "{schema}".{pg_index.INDEX_NAME}')
+        writer.commit()
+        writer.execute(f'LOCK TABLE "{schema}".chunks IN ROW EXCLUSIVE MODE')  # as its INSERT does
+        opening_b = threading.Thread(target=library.collection, args=("b",))
+        opening_b.start()
+        time.sleep(0.5)  # b's open is waiting to build the index behind the writer
+        assert opening_b.is_alive()
+        other = threading.Thread(target=library.collection, args=("a",))
+        other.start()
+        other.join(5)
+        blocked = other.is_alive()
+        writer.commit()  # the document is written: the build goes on
+    opening_b.join(30)
+    other.join(30)
+    try:
+        assert not blocked, "opening b held up every other collection"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            assert pg_index.has_index(conn, schema)
+    finally:
+        library.close()
