@@ -240,3 +240,33 @@ def test_an_index_built_at_open_holds_up_no_other_collection(
             assert pg_index.has_index(conn, schema)
     finally:
         library.close()
+
+
+def test_an_index_build_that_fails_at_open_leaves_the_collection_searchable(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A build at open that fails (here the database's lock_timeout, behind a writer) raised out
+    of open: the collection could not be searched at all, though exact scans answer meanwhile."""
+    backend = PgBackend(database_url)
+    store = backend.open("bulk", manifest(), create=True)
+    with store.writer() as writer:
+        writer.add(*document("a.txt", ["a 1", "a 2", "a 3"]))
+    backend.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        database = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{database}" SET lock_timeout = 300')  # an operator's choice
+        conn.execute(f'DROP INDEX "{store.schema_name}".{pg_index.INDEX_NAME}')
+    again = PgBackend(database_url)
+    try:
+        with psycopg.connect(database_url) as writer_conn:  # a document being written
+            writer_conn.execute(f'LOCK TABLE "{store.schema_name}".chunks IN ROW EXCLUSIVE MODE')
+            with caplog.at_level("WARNING"):
+                reopened = again.open("bulk", manifest(), create=False)
+            writer_conn.commit()
+        assert "cannot build the HNSW index" in caplog.text
+        assert not _has_index(reopened)
+        query = np.ones(DIMENSION, dtype=np.float32) / np.sqrt(DIMENSION)
+        assert [h.chunk_id for h in reopened.search(query[None], 3)[0]] == _exact(reopened, query, 3)
+        assert _has_index(again.open("bulk", manifest(), create=False))  # the writer gone: built
+    finally:
+        again.close()
