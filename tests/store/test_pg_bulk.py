@@ -16,6 +16,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from rag.errors import CollectionNotFound
 from rag.pg import index as pg_index
 from rag.pg.backend import PgBackend
 from rag.pg.store import PgStore
@@ -238,6 +239,9 @@ def test_an_index_built_at_open_holds_up_no_other_collection(
         assert not blocked, "opening b held up every other collection"
         with psycopg.connect(database_url, autocommit=True) as conn:
             assert pg_index.has_index(conn, schema)
+        with pytest.raises(CollectionNotFound):
+            library.collection("nie-ma")
+        assert not library._opening  # the locks of names asked for go with their last user
     finally:
         library.close()
 
