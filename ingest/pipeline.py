@@ -29,7 +29,7 @@ from ingest.prepare import (
     spawning_without_sigint,
 )
 from ingest.report import FileOutcome, IngestReport, ProgressCallback
-from rag.errors import BadDocumentError, PolragError
+from rag.errors import BadDocumentError
 from rag.library import Library
 from rag.progress import IngestProgress, reporting_ocr
 from rag.store import Store
@@ -141,16 +141,24 @@ def ingest_files(
     target = library.collection(collection, create=True)
     try:
         _ingest_into(target, library, files, report, workers, on_progress, progress)
-    except PolragError:
-        # The model failed to load mid-batch: nothing was stored, so no new empty collection stays.
+    except BaseException:
+        # The model failed to load mid-batch, or Ctrl-C came while it loaded (the collection is
+        # made before the weights are there): a new collection that got nothing does not stay.
         if not existed:
-            library.delete_collection(target.name, only_if_empty=True)
+            _remove_if_empty(library, target.name)
         raise
     if not existed and all(o.status == "failed" for o in report.outcomes):
         # Every file failed: the collection this batch created would only be an empty name.
         library.delete_collection(target.name, only_if_empty=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _remove_if_empty(library: Library, name: str) -> None:
+    try:
+        library.delete_collection(name, only_if_empty=True)
+    except Exception:  # the batch's own error is the one to report
+        log.warning("cannot remove the empty collection %s", name, exc_info=True)
 
 
 def _ingest_into(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from rag.analysis import default_analyzer
 from rag.device import resolve_device
@@ -21,6 +22,14 @@ from rag.stores import open_backend
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Opening:
+    """A name's open lock and how many threads hold or wait for it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,8 @@ class Library:
         )
         self.backend = backend or open_backend(settings)
         self._collections: dict[str, Store] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the dicts below; never held across an open
+        self._opening: dict[str, _Opening] = {}  # one per name: opens of one collection queue
 
     def expected_manifest(self) -> Manifest:
         embedder = self.embedder
@@ -79,13 +89,38 @@ class Library:
     def collection(self, name: str | None = None, *, create: bool = False) -> Store:
         """An open collection; ``create`` makes it when missing, else CollectionNotFound."""
         name = name or self.settings.collection
-        with self._lock:
-            if name in self._collections and self._collections[name].gone():
+        # One lock per name: an open can take long (PostgreSQL rebuilds an index a bulk load cut
+        # short left missing, behind the table's writers) and must not hold up the other collections.
+        with self._opening_lock(name):
+            with self._lock:
+                store = self._collections.get(name)
+            if store is not None:
+                if not store.gone():
+                    return store
                 # Deleted (and maybe made again) by another process: its open files are gone.
-                del self._collections[name]
-            if name not in self._collections:
-                self._collections[name] = self.backend.open(name, self.expected_manifest(), create=create)
-            return self._collections[name]
+                with self._lock:
+                    if self._collections.get(name) is store:
+                        del self._collections[name]
+            store = self.backend.open(name, self.expected_manifest(), create=create)
+            with self._lock:
+                self._collections[name] = store
+            return store
+
+    @contextmanager
+    def _opening_lock(self, name: str) -> Iterator[None]:
+        """Hold ``name``'s open lock; it goes once nobody holds or waits for it, so names asked
+        for and never found (any client can send them) do not pile up."""
+        with self._lock:
+            entry = self._opening.setdefault(name, _Opening())
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if not entry.users:
+                    del self._opening[name]
 
     def collection_names(self) -> list[str]:
         """Names of the collections in the store, sorted."""

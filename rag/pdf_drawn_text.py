@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 Policy = Literal["geometry", "painted"]
 Rect = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
+Matrix = tuple[float, float, float, float, float, float]  # PDF's (a b c d e f)
+IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 
 # FPDF_TEXTRENDERMODE values that paint nothing: invisible (3) and clip only (7).
 NOT_PAINTED = frozenset({3, 7})
@@ -48,19 +50,15 @@ def drawn_text(
     count = pdfium_c.FPDFText_CountChars(textpage.raw)
     if len(text) != count:  # characters outside the BMP: no one-to-one map, keep the layer
         return text, list(range(len(text)))
-    if _every_text_object_drawn(textpage.page.raw, crop, policy):
+    verdicts = _text_object_verdicts(textpage.page.raw, crop, policy)
+    if all(verdicts.values()):
         return text, list(range(count))  # most pages: a walk over objects, not over characters
-    verdicts: dict[int, bool] = {}
     kept: list[int] = []
     for index in range(count):
         obj = pdfium_c.FPDFText_GetTextObject(textpage.raw, index)
-        if obj:
-            key = ctypes.addressof(obj.contents)
-            seen = verdicts.get(key)
-            if seen is None:
-                seen = verdicts[key] = _drawn(obj, crop, policy)
-            if not seen:
-                continue
+        # An object the walk did not meet (none should be) keeps its text: never lose text.
+        if obj and not verdicts.get(ctypes.addressof(obj.contents), True):
+            continue
         kept.append(index)
     if len(kept) == count:
         return text, kept
@@ -73,26 +71,36 @@ def crop_box(page: pdfium.PdfPage) -> Rect:
     return float(left), float(bottom), float(right), float(top)
 
 
-def _every_text_object_drawn(page: Any, crop: Rect, policy: Policy) -> bool:
+def _text_object_verdicts(page: Any, crop: Rect, policy: Policy) -> dict[int, bool]:
+    """Whether each text object of the page is drawn, by its address; those inside form XObjects
+    too. Their bounds and clips are in the form's space: mapped to the page's through the forms'
+    matrices (a form placed with a shift showed text that its own coordinates put off the page)."""
     import pypdfium2.raw as pdfium_c
 
-    def walk(count: int, child: Any) -> bool:
+    verdicts: dict[int, bool] = {}
+
+    def walk(count: int, child: Any, matrix: Matrix, clips: tuple[Rect, ...]) -> None:
         for index in range(count):
             obj = child(index)
             kind = pdfium_c.FPDFPageObj_GetType(obj)
-            if kind == pdfium_c.FPDF_PAGEOBJ_TEXT and not _drawn(obj, crop, policy):
-                return False
-            if kind == pdfium_c.FPDF_PAGEOBJ_FORM and not walk(
-                pdfium_c.FPDFFormObj_CountObjects(obj),
-                lambda i, form=obj: pdfium_c.FPDFFormObj_GetObject(form, i),
-            ):
-                return False
-        return True
+            if kind == pdfium_c.FPDF_PAGEOBJ_TEXT:
+                seen = _drawn(obj, crop, policy, matrix, clips)
+                verdicts[ctypes.addressof(obj.contents)] = seen
+            elif kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+                # The form's own clip is in its parent's space; what it holds is in its own.
+                inner_clips = clips + tuple(_transformed(box, matrix) for box in _clip_boxes(obj))
+                walk(
+                    pdfium_c.FPDFFormObj_CountObjects(obj),
+                    lambda i, form=obj: pdfium_c.FPDFFormObj_GetObject(form, i),
+                    _compose(matrix, _form_matrix(obj)),
+                    inner_clips,
+                )
 
-    return walk(pdfium_c.FPDFPage_CountObjects(page), lambda i: pdfium_c.FPDFPage_GetObject(page, i))
+    walk(pdfium_c.FPDFPage_CountObjects(page), lambda i: pdfium_c.FPDFPage_GetObject(page, i), IDENTITY, ())
+    return verdicts
 
 
-def _drawn(obj: Any, crop: Rect, policy: Policy) -> bool:
+def _drawn(obj: Any, crop: Rect, policy: Policy, matrix: Matrix, clips: tuple[Rect, ...]) -> bool:
     import pypdfium2.raw as pdfium_c
 
     if policy == "painted" and not _painted(obj):
@@ -100,17 +108,58 @@ def _drawn(obj: Any, crop: Rect, policy: Policy) -> bool:
     bounds = [ctypes.c_float() for _ in range(4)]
     if not pdfium_c.FPDFPageObj_GetBounds(obj, *(ctypes.byref(b) for b in bounds)):
         return True
-    box = (bounds[0].value, bounds[1].value, bounds[2].value, bounds[3].value)
+    box = _transformed((bounds[0].value, bounds[1].value, bounds[2].value, bounds[3].value), matrix)
     if not _overlaps(box, crop):
         return False
+    # Every path of a clip (and every enclosing form's clip) is intersected with the others:
+    # outside any one, nothing shows.
+    areas = (*clips, *(_transformed(area, matrix) for area in _clip_boxes(obj)))
+    return all(_overlaps(box, area) for area in areas)
+
+
+def _clip_boxes(obj: Any) -> list[Rect]:
+    import pypdfium2.raw as pdfium_c
+
     clip = pdfium_c.FPDFPageObj_GetClipPath(obj)
-    if clip:
-        for path in range(pdfium_c.FPDFClipPath_CountPaths(clip)):
-            area = _path_box(clip, path)
-            # Every path of a clip is intersected with the others: outside any one, nothing shows.
-            if area is not None and not _overlaps(box, area):
-                return False
-    return True
+    if not clip:
+        return []
+    boxes = (_path_box(clip, path) for path in range(pdfium_c.FPDFClipPath_CountPaths(clip)))
+    return [box for box in boxes if box is not None]
+
+
+def _form_matrix(obj: Any) -> Matrix:
+    import pypdfium2.raw as pdfium_c
+
+    m = pdfium_c.FS_MATRIX()
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj, ctypes.byref(m)):
+        return IDENTITY
+    return (m.a, m.b, m.c, m.d, m.e, m.f)
+
+
+def _compose(outer: Matrix, inner: Matrix) -> Matrix:
+    """The matrix that applies ``inner``, then ``outer``."""
+    a, b, c, d, e, f = outer
+    ia, ib, ic, id_, ie, if_ = inner
+    return (
+        a * ia + c * ib,
+        b * ia + d * ib,
+        a * ic + c * id_,
+        b * ic + d * id_,
+        a * ie + c * if_ + e,
+        b * ie + d * if_ + f,
+    )
+
+
+def _transformed(box: Rect, m: Matrix) -> Rect:
+    if m == IDENTITY:
+        return box
+    a, b, c, d, e, f = m
+    xs, ys = [], []
+    for x in (box[0], box[2]):
+        for y in (box[1], box[3]):
+            xs.append(a * x + c * y + e)
+            ys.append(b * x + d * y + f)
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _painted(obj: Any) -> bool:

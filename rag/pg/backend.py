@@ -74,8 +74,13 @@ class PgBackend:
         with pooled(self.pool) as conn:
             indexed = has_index(conn, schema_name)
         if not indexed:
-            with psycopg.connect(self.url, autocommit=True) as own:  # the lock is the session's
-                ensure_index(own, name, schema_name, manifest.dimension, self.build)
+            try:
+                with psycopg.connect(self.url, autocommit=True) as own:  # the lock is the session's
+                    ensure_index(own, name, schema_name, manifest.dimension, self.build)
+            except psycopg.Error as exc:
+                # A lock_timeout behind a writer, no room for the graph: searches scan exactly
+                # and the next open tries again, rather than the collection not opening at all.
+                log.warning("collection %s: cannot build the HNSW index now: %s", name, _first_line(exc))
         return PgStore(
             self.pool,
             name,

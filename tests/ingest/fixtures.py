@@ -254,19 +254,35 @@ BAD_FILES = [
 ]
 
 
-def pdf_drawing(content: str, *, crop_box: tuple[int, int, int, int] | None = None) -> bytes:
+def pdf_drawing(
+    content: str,
+    *,
+    crop_box: tuple[int, int, int, int] | None = None,
+    form: str | None = None,
+    form_matrix: str = "1 0 0 1 0 0",
+) -> bytes:
     """A one-page A4 PDF whose content stream is ``content`` (Helvetica as /F1), written by hand:
-    clip paths and crop boxes exactly as a test needs them."""
+    clip paths and crop boxes exactly as a test needs them. ``form``: the content of a form
+    XObject /X1 (3000 points square, its /Matrix ``form_matrix``) that ``content`` may draw."""
     stream = content.encode("latin-1")
     crop = f"/CropBox [{' '.join(map(str, crop_box))}]" if crop_box else ""
+    xobject = "/XObject << /X1 6 0 R >>" if form is not None else ""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] {crop} "
-        "/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>".encode(),
+        f"/Resources << /Font << /F1 4 0 R >> {xobject} >> /Contents 5 0 R >>".encode(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
+    if form is not None:
+        body = form.encode("latin-1")
+        objects.append(
+            f"<< /Type /XObject /Subtype /Form /BBox [0 0 3000 3000] /Matrix [{form_matrix}] "
+            f"/Resources << /Font << /F1 4 0 R >> >> /Length {len(body)} >>\nstream\n".encode()
+            + body
+            + b"\nendstream"
+        )
     out = BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []

@@ -135,6 +135,30 @@ def test_a_model_that_fails_to_load_stops_the_batch(settings, minilm_path, tmp_p
         library.close()
 
 
+def test_ctrl_c_while_the_model_loads_leaves_no_empty_collection(settings, minilm_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The collection is made before the weights load; Ctrl-C meanwhile kept it, empty, as a name."""
+    embedder = TimedEmbedder(minilm_path, device="cpu")  # a fresh one: its load takes a while
+    library = Library(settings, embedder=embedder)
+
+    def interrupt(report, total) -> None:  # type: ignore[no-untyped-def]
+        if report.parsed:  # a file parsed: Ctrl-C lands in the main thread here
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ingest_files(
+                library,
+                write_corpus(tmp_path / "corpus", 3),
+                collection="nowa",
+                workers=0,
+                on_progress=interrupt,
+            )
+        assert "nowa" not in library.collection_names()
+    finally:
+        embedder.warm_up()  # the load thread ends before the test does (not at interpreter exit)
+        library.close()
+
+
 def test_cli_progress_shows_parsing_and_embedding(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     write_corpus(tmp_path / "corpus", 5)
     (tmp_path / "corpus" / "zepsuty.pdf").write_bytes(b"%PDF-1.7\ngarbage")

@@ -69,3 +69,27 @@ def test_hidden_text_between_the_lines_of_a_passage_gets_no_box() -> None:
     boxes = text_layer_boxes(page.get_textpage(), "Pierwsza linia druga linia", page.get_cropbox())
     assert boxes
     assert all(0.35 < box[1] < 0.5 for box in boxes), boxes  # y = 500 and 480 of 842 from the top
+
+
+# Text far up a large form XObject, the form shifted down onto the page: drawn at (100, 100).
+SHIFTED = "1 0 0 1 -1400 -1400"
+IN_FORM = text_at(1500, 1500, "Tresc w formularzu")
+
+
+def test_text_of_a_shifted_form_xobject_is_indexed() -> None:
+    # Its bounds are in the form's space, off the page; mapped through the form's matrix they are on it.
+    by_cm = pdf_drawing(f"q {SHIFTED} cm /X1 Do Q\n", form=IN_FORM)
+    by_matrix = pdf_drawing("/X1 Do\n", form=IN_FORM, form_matrix=SHIFTED)
+    for pdf in (by_cm, by_matrix):
+        (page,) = load_pdf(pdf, ocr=NO_OCR)
+        assert "Tresc w formularzu" in page.text
+
+
+def test_text_clipped_away_inside_a_shifted_form_is_not_indexed() -> None:
+    form = "q 1400 1400 10 10 re W n " + text_at(1500, 1600, "Ukryty naglowek") + "Q\n" + IN_FORM
+    (page,) = load_pdf(pdf_drawing(f"q {SHIFTED} cm /X1 Do Q\n", form=form), ocr=NO_OCR)
+    assert "Tresc w formularzu" in page.text
+    assert "Ukryty" not in page.text
+    # A form drawn under a clip of the page's corner shows none of its text.
+    (page,) = load_pdf(pdf_drawing(f"q 0 0 10 10 re W n {SHIFTED} cm /X1 Do Q\n", form=IN_FORM), ocr=NO_OCR)
+    assert "formularzu" not in page.text

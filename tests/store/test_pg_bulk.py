@@ -16,6 +16,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from rag.errors import CollectionNotFound
 from rag.pg import index as pg_index
 from rag.pg.backend import PgBackend
 from rag.pg.store import PgStore
@@ -202,3 +203,74 @@ def test_a_missing_index_is_rebuilt_at_open_with_a_warning(
     assert _has_index(reopened)
     assert "has no HNSW index (a bulk load was cut short); building it over 2 chunks" in caplog.text
     backend.close()
+
+
+def test_an_index_built_at_open_holds_up_no_other_collection(
+    database_url: str, settings: Any, embedder: Any
+) -> None:
+    """The build at open waits for the chunks table's writers; it ran under the library's one lock,
+    so a search of any other collection (every API request) waited with it."""
+    import threading
+
+    from rag.library import Library
+
+    first = Library(settings, embedder=embedder, backend=PgBackend(database_url))
+    first.collection("a", create=True)
+    schema = first.collection("b", create=True).schema_name  # type: ignore[attr-defined]
+    first.close()
+    library = Library(settings, embedder=embedder, backend=PgBackend(database_url))
+    library.collection("a")
+    with psycopg.connect(database_url) as writer:  # a document being written into b
+        writer.execute(f'DROP INDEX "{schema}".{pg_index.INDEX_NAME}')
+        writer.commit()
+        writer.execute(f'LOCK TABLE "{schema}".chunks IN ROW EXCLUSIVE MODE')  # as its INSERT does
+        opening_b = threading.Thread(target=library.collection, args=("b",))
+        opening_b.start()
+        time.sleep(0.5)  # b's open is waiting to build the index behind the writer
+        assert opening_b.is_alive()
+        other = threading.Thread(target=library.collection, args=("a",))
+        other.start()
+        other.join(5)
+        blocked = other.is_alive()
+        writer.commit()  # the document is written: the build goes on
+    opening_b.join(30)
+    other.join(30)
+    try:
+        assert not blocked, "opening b held up every other collection"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            assert pg_index.has_index(conn, schema)
+        with pytest.raises(CollectionNotFound):
+            library.collection("nie-ma")
+        assert not library._opening  # the locks of names asked for go with their last user
+    finally:
+        library.close()
+
+
+def test_an_index_build_that_fails_at_open_leaves_the_collection_searchable(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A build at open that fails (here the database's lock_timeout, behind a writer) raised out
+    of open: the collection could not be searched at all, though exact scans answer meanwhile."""
+    backend = PgBackend(database_url)
+    store = backend.open("bulk", manifest(), create=True)
+    with store.writer() as writer:
+        writer.add(*document("a.txt", ["a 1", "a 2", "a 3"]))
+    backend.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        database = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{database}" SET lock_timeout = 300')  # an operator's choice
+        conn.execute(f'DROP INDEX "{store.schema_name}".{pg_index.INDEX_NAME}')
+    again = PgBackend(database_url)
+    try:
+        with psycopg.connect(database_url) as writer_conn:  # a document being written
+            writer_conn.execute(f'LOCK TABLE "{store.schema_name}".chunks IN ROW EXCLUSIVE MODE')
+            with caplog.at_level("WARNING"):
+                reopened = again.open("bulk", manifest(), create=False)
+            writer_conn.commit()
+        assert "cannot build the HNSW index" in caplog.text
+        assert not _has_index(reopened)
+        query = np.ones(DIMENSION, dtype=np.float32) / np.sqrt(DIMENSION)
+        assert [h.chunk_id for h in reopened.search(query[None], 3)[0]] == _exact(reopened, query, 3)
+        assert _has_index(again.open("bulk", manifest(), create=False))  # the writer gone: built
+    finally:
+        again.close()

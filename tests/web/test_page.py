@@ -509,6 +509,32 @@ def test_an_answer_cut_off_before_its_end_says_so_and_stays_out_of_the_history(
     assert watched.errors == []
 
 
+def test_an_error_event_right_after_tokens_stays_on_the_page(
+    open_page: Callable[[str], Watched], server: str, scripted_llm: Any
+) -> None:
+    """Tokens, then the server's `error` event in the same read (the LLM server gone mid-answer):
+    the frame the tokens asked for drew after the error message and wiped it away."""
+    watched = open_page(server)
+    page = watched.page
+    upload(page, ODPADY)
+
+    def error_after_tokens(route: Any) -> None:
+        response = route.fetch()
+        body = response.text()
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        failed = 'event: error\ndata: {"error": {"code": "model_unavailable", "message": "gone"}}\n\n'
+        route.fulfill(
+            status=response.status, headers=headers, body=body[: body.index("event: done")] + failed
+        )
+
+    page.route(lambda url: url.endswith("/v1/ask"), error_after_tokens)
+    turn = ask(page, QUESTION)
+    page.wait_for_timeout(300)  # several frames: a pending draw would have run by now
+    expect(turn.locator(".answer-text .error")).to_contain_text("Model językowy jest niedostępny")
+    assert turn.locator(".answer-text").inner_text().startswith("Odpady")  # what came is shown
+    assert watched.errors == []
+
+
 def test_a_slow_document_list_of_the_collection_left_does_not_replace_the_one_chosen(
     open_page: Callable[[str], Watched], server: str
 ) -> None:

@@ -140,6 +140,8 @@ async function stream(turn, response, collection) {
   return "";
 
   function drawNow() {
+    // A frame still pending would draw again after the message below and wipe it.
+    cancelAnimationFrame(frame);
     if (text) draw();
   }
 }
