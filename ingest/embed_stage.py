@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,15 +68,35 @@ def commit_all(
         # A full batch is embedded once the model is there; while it loads, parsing goes on
         # until WAITING_CHUNKS wait for it, and only then waits for the load.
         if chunks >= EMBED_BATCH_CHUNKS and (batch.loading.ready or chunks >= WAITING_CHUNKS):
-            _embed_and_store(waiting, batch)
+            for group in _batches(waiting):
+                _embed_and_store(group, batch)
+                batch.notify()
             waiting = []
-            batch.notify()
             if time.monotonic() - last_save > SAVE_EVERY_S:
                 batch.writer.flush()
                 last_save = time.monotonic()
-    if waiting:
-        _embed_and_store(waiting, batch)
+    for group in _batches(waiting):
+        _embed_and_store(group, batch)
         batch.notify()
+
+
+def _batches(docs: list[PreparedDocument]) -> Iterator[list[PreparedDocument]]:
+    """``docs`` in runs of whole documents of about EMBED_BATCH_CHUNKS chunks each.
+
+    What waited for the model (up to WAITING_CHUNKS) is embedded and committed a batch at a time,
+    as the rest is: embedded whole, nothing was stored until all of it was, so a crash or Ctrl-C
+    in that minute kept nothing and the progress stood still.
+    """
+    group: list[PreparedDocument] = []
+    chunks = 0
+    for doc in docs:
+        group.append(doc)
+        chunks += len(doc.chunks)
+        if chunks >= EMBED_BATCH_CHUNKS:
+            yield group
+            group, chunks = [], 0
+    if group:
+        yield group
 
 
 def _embed_and_store(docs: list[PreparedDocument], batch: Batch) -> None:

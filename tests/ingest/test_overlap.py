@@ -100,6 +100,38 @@ def test_model_load_overlaps_parsing_and_a_bad_file_fails_alone(settings, minilm
         library.close()
 
 
+def test_what_waited_for_the_model_is_committed_a_batch_at_a_time(settings, minilm_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every file parses before the weights are there (the load waits for the last one); the
+    documents that waited are then embedded and stored a batch at a time, not all before any."""
+    import threading
+
+    files = write_corpus(tmp_path / "corpus", 150)  # 3 chunks each: over 256 in all
+    all_parsed = threading.Event()
+
+    class LoadsAfterTheParse(Embedder):
+        def warm_up(self) -> None:
+            all_parsed.wait(120)
+            super().warm_up()
+
+    class Watch(Recorder):
+        def stage(
+            self, path: str, stage: Stage, ocr_page: int | None = None, ocr_pages: int | None = None
+        ) -> None:
+            super().stage(path, stage, ocr_page, ocr_pages)
+            if len(self.times("parsed")) == len(files):
+                all_parsed.set()
+
+    library = Library(settings, embedder=LoadsAfterTheParse(minilm_path, device="cpu"))
+    recorder = Watch()
+    try:
+        report = ingest_files(library, files, workers=0, progress=recorder)
+    finally:
+        library.close()
+    assert len(report.added) == len(files) and report.chunks_embedded > 256
+    # Stored documents before the last ones began to embed: a crash then keeps the first ones.
+    assert min(recorder.times("done")) < max(recorder.times("embedding"))
+
+
 def test_values_read_before_the_load_are_the_loaded_models(minilm_path) -> None:  # type: ignore[no-untyped-def]
     early = Embedder(minilm_path, device="cpu")
     texts = ["Zażółć gęślą jaźń, art. 12 ust. 3 pkt 4 lit. a.", "<think> [INST] x </s>", " ".join(WORDS) * 20]
