@@ -88,7 +88,34 @@ def _read(folder: Path) -> ModelFiles | None:
     if dimension <= 0:
         return None
     tokenizer_json = (transformer / "tokenizer.json").read_text(encoding="utf-8")
+    if not _config_agrees(transformer, json.loads(tokenizer_json)):
+        return None
     return ModelFiles(tokenizer_json, max_seq_length, dimension)
+
+
+# tokenizer_config.json options that transformers applies over tokenizer.json when it loads the
+# tokenizer, and where tokenizer.json keeps each: a model whose two files disagree tokenises
+# otherwise than tokenizer.json alone (a BERT with do_lower_case false keeps its capitals).
+_APPLIED_ON_LOAD = {
+    "do_lower_case": ("normalizer", "lowercase"),
+    "strip_accents": ("normalizer", "strip_accents"),
+    "tokenize_chinese_chars": ("normalizer", "handle_chinese_chars"),
+    "add_prefix_space": ("pre_tokenizer", "add_prefix_space"),
+    "trim_offsets": ("post_processor", "trim_offsets"),
+}
+
+
+def _config_agrees(transformer: Path, tokenizer: dict[str, Any]) -> bool:
+    """Whether tokenizer_config.json changes nothing of tokenizer.json (else the model loads first)."""
+    path = transformer / "tokenizer_config.json"
+    config = _json(path) if path.is_file() else {}
+    for key, (part, field) in _APPLIED_ON_LOAD.items():
+        if key not in config:
+            continue
+        component = tokenizer.get(part)
+        if not isinstance(component, dict) or field not in component or component[field] != config[key]:
+            return False  # another value, or one not kept where it can be compared
+    return True
 
 
 def _pooled_copies(pooling: dict[str, Any]) -> int:

@@ -153,6 +153,21 @@ def test_a_layout_the_reader_does_not_know_loads_the_model_first(minilm_path, tm
     assert read_model_files("nobody/not-downloaded-model") is None
 
 
+def test_a_tokenizer_config_that_changes_the_tokenizer_loads_the_model_first(minilm_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # transformers applies do_lower_case=false over tokenizer.json's lower-casing normaliser: the
+    # files alone would count tokens otherwise, and the check after the load refused the model.
+    import json
+
+    folder = tmp_path / "cased"
+    shutil.copytree(minilm_path, folder, ignore=shutil.ignore_patterns("polrag-onnx-*"))
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    assert read_model_files(str(folder)) is None
+    embedder = Embedder(str(folder), device="cpu")
+    embedder.warm_up()
+    assert embedder.encode_passages(["Zażółć gęślą jaźń"]).shape == (1, 384)
+
+
 def test_a_model_that_fails_to_load_stops_the_batch(settings, minilm_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "broken-model"
     shutil.copytree(minilm_path, folder, ignore=shutil.ignore_patterns("polrag-onnx-*"))
