@@ -40,7 +40,12 @@ def committed_documents(catalog: Path) -> int:
 
 
 def start_ingest(corpus: Path, env: dict[str, str], workers: int = 0) -> subprocess.Popen[bytes]:
-    code = "from api.cli import main; main()"
+    # As from a terminal: Ctrl-C at its default, unblocked. A test process may pass SIGINT on
+    # ignored or blocked (both survive exec), and the ingest would then never see the Ctrl-C.
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); from api.cli import main; main()"
+    )
     return subprocess.Popen(
         [sys.executable, "-c", code, "ingest", str(corpus), "--workers", str(workers), "--json"],
         env=env,
