@@ -22,8 +22,8 @@ HEADING_WEIGHT = 2.0
 # OFFSET 0 keeps it from flattening the subquery back into a join).
 _QUERY = """
 WITH q AS (
-    SELECT * FROM unnest(%(entries)s::int[], %(terms)s::text[], %(weights)s::float8[], %(bs)s::float8[])
-        AS q(entry, term, weight, b)
+    SELECT * FROM unnest(%(entries)s::int[], %(terms)s::text[], %(weights)s::float8[])
+        AS q(entry, term, weight)
 ), st AS (
     SELECT chunks::float8 AS n,
            CASE WHEN chunks > 0 AND total_length > 0 THEN total_length::float8 / chunks ELSE 1.0 END AS avg
@@ -36,7 +36,7 @@ WITH q AS (
 ), scored AS (
     SELECT p.chunk_id, q.entry, max(q.weight) AS weight,
            max(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * p.tf * (%(k1)s + 1)
-               / (p.tf + %(k1)s * (1 - q.b + q.b * p.length / st.avg))) AS best
+               / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / st.avg))) AS best
     FROM q JOIN df ON df.term = q.term CROSS JOIN st
     CROSS JOIN LATERAL (SELECT chunk_id, tf, length FROM {s}.postings p WHERE p.term = q.term OFFSET 0) p
     {filter}
@@ -50,27 +50,22 @@ _FILTER = "WHERE p.chunk_id IN (SELECT id FROM {s}.chunks WHERE document_id = AN
 
 def query_entries(
     terms: Sequence[str | tuple[str, ...]], *, headings_only: bool
-) -> tuple[list[int], list[str], list[float], list[float]]:
-    """(entry, term, weight, b) rows: one entry per query word and field, its alternatives as
-    terms; b is the length normalisation (none for a headings-only search, as the folder store)."""
+) -> tuple[list[int], list[str], list[float]]:
+    """(entry, term, weight) rows: one entry per query word and field, its alternatives as terms."""
     entries: list[int] = []
     flat: list[str] = []
     weights: list[float] = []
-    bs: list[float] = []
     words = dict.fromkeys((term,) if isinstance(term, str) else tuple(term) for term in terms)
-    fields = (
-        ((HEADING, HEADING_WEIGHT, 0.0),) if headings_only else (("", 1.0, B), (HEADING, HEADING_WEIGHT, B))
-    )
+    fields = ((HEADING, HEADING_WEIGHT),) if headings_only else (("", 1.0), (HEADING, HEADING_WEIGHT))
     entry = 0
     for word in words:
-        for prefix, weight, b in fields:
+        for prefix, weight in fields:
             for term in dict.fromkeys(word):
                 entries.append(entry)
                 flat.append(prefix + term)
                 weights.append(weight)
-                bs.append(b)
             entry += 1
-    return entries, flat, weights, bs
+    return entries, flat, weights
 
 
 def search_sql(schema: sql.Identifier, *, filtered: bool) -> sql.Composed:
@@ -81,13 +76,14 @@ def search_sql(schema: sql.Identifier, *, filtered: bool) -> sql.Composed:
 def search_params(
     terms: Sequence[str | tuple[str, ...]], k: int, *, headings_only: bool, document_ids: Sequence[str] | None
 ) -> dict[str, object]:
-    entries, flat, weights, bs = query_entries(terms, headings_only=headings_only)
+    entries, flat, weights = query_entries(terms, headings_only=headings_only)
     params: dict[str, object] = {
         "entries": entries,
         "terms": flat,
         "weights": weights,
-        "bs": bs,
         "k1": K1,
+        # A headings-only search is not normalised by the chunk's length, as the folder store's.
+        "b": 0.0 if headings_only else B,
         "k": k,
     }
     if document_ids is not None:
