@@ -65,6 +65,18 @@ def ask(page: Any, question: str) -> Any:
     return page.locator("#conversation article.turn").last
 
 
+def record_upload_statuses(page: Any) -> None:
+    """From now on, every status an upload row shows, as it changes, into ``window.statuses``."""
+    page.evaluate(
+        """() => { window.statuses = [];
+            new MutationObserver(() => document.querySelectorAll('#uploads .upload-status')
+                .forEach(s => window.statuses.push(s.textContent)))
+            .observe(document.getElementById('uploads'),
+                     {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+
+
 def source_panel(page: Any) -> Any:
     return page.get_by_role("complementary", name="Źródło")
 
@@ -385,27 +397,11 @@ def test_a_scan_shows_its_ocr_progress_and_its_page(
         text_image(["Pojemniki oznacza się kodem odpadów", "oraz datą i godziną zamknięcia."]),
         text_image(["Rejestr odpadów prowadzi wytwórca", "w postaci elektronicznej przez pięć lat."]),
     )
-    settings = web_settings(
-        tmp_path,
-        minilm_path,
-        ocr_dpi=200,
-        llm_backend="openai",
-        llm_base_url=scripted_llm.url,
-        llm_model=scripted_llm.model,
-        llm_tokenizer=tiny_llm_path,
-    )
+    settings = scripted_settings(tmp_path, minilm_path, scripted_llm, tiny_llm_path, ocr_dpi=200)
     with app_server(settings, embedder) as base:
         watched = open_page(base)
         page = watched.page
-        # Every status the upload row shows, as it changes.
-        page.evaluate(
-            """() => { window.statuses = [];
-                new MutationObserver(() => document.querySelectorAll('#uploads .upload-status')
-                    .forEach(s => window.statuses.push(s.textContent)))
-                .observe(document.getElementById('uploads'),
-                         {subtree: true, childList: true, characterData: true});
-            }"""
-        )
+        record_upload_statuses(page)
         upload(page, {"name": "skan.pdf", "mimeType": "application/pdf", "buffer": scan})
         statuses = page.evaluate("() => window.statuses")
         assert any(status.startswith("OCR: strona ") and status.endswith(" z 5") for status in statuses), (
@@ -441,14 +437,7 @@ def test_many_files_wait_for_a_free_job_slot_instead_of_failing(
     with app_server(settings, embedder) as base:
         watched = open_page(base)
         page = watched.page
-        page.evaluate(
-            """() => { window.statuses = [];
-                new MutationObserver(() => document.querySelectorAll('#uploads .upload-status')
-                    .forEach(s => window.statuses.push(s.textContent)))
-                .observe(document.getElementById('uploads'),
-                         {subtree: true, childList: true, characterData: true});
-            }"""
-        )
+        record_upload_statuses(page)
         upload(page, ODPADY, PODATEK)
         assert page.locator("#uploads li.failed").count() == 0
         assert page.locator("#uploads li.done").count() == 2
