@@ -30,6 +30,20 @@ def polrag_command() -> list[str]:
     return [script] if script else [sys.executable, "-c", "from api.cli import main; main()"]
 
 
+def tiny_server_env(minilm_path: str, tiny_llm_path: str, **settings: str) -> dict[str, str]:
+    """The environment of a test server: MiniLM, the tiny generator (8 new tokens), CPU; plus
+    ``settings`` (``api_keys="k"`` -> POLRAG_API_KEYS=k; a name in capitals, as PYTHONPATH, as given)."""
+    env = {
+        "POLRAG_EMBEDDING_MODEL": minilm_path,
+        "POLRAG_LLM_MODEL": tiny_llm_path,
+        "POLRAG_LLM_MAX_NEW_TOKENS": "8",
+        "POLRAG_DEVICE": "cpu",
+    }
+    for name, value in settings.items():
+        env[name if name.isupper() else f"POLRAG_{name.upper()}"] = value
+    return env
+
+
 @dataclass(frozen=True)
 class RunningServer:
     base: str

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import DATA, ODPADY, PODATEK
-from tests.api.server_process import RunningServer, polrag_command, polrag_server
+from tests.api.server_process import RunningServer, polrag_command, polrag_server, tiny_server_env
 
 QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
 EVAL_ACTS = sorted((DATA / "eval").glob("DU_2020_*.pdf"))
@@ -34,15 +34,9 @@ def shared_database(postgres_server: str) -> Iterator[str]:
 def replicas(
     tmp_path_factory: pytest.TempPathFactory, shared_database: str, minilm_path: str, tiny_llm_path: str
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
-    env = {
-        "POLRAG_DATABASE_URL": shared_database,
-        "POLRAG_EMBEDDING_MODEL": minilm_path,
-        "POLRAG_LLM_MODEL": tiny_llm_path,
-        "POLRAG_LLM_MAX_NEW_TOKENS": "8",
-        "POLRAG_DEVICE": "cpu",
-        "POLRAG_API_KEYS": "",
-        "POLRAG_LOG_LEVEL": "WARNING",
-    }
+    env = tiny_server_env(
+        minilm_path, tiny_llm_path, database_url=shared_database, api_keys="", log_level="WARNING"
+    )
     with (
         polrag_server(tmp_path_factory, "replica-a", env) as a,
         polrag_server(tmp_path_factory, "replica-b", env) as b,

@@ -8,21 +8,14 @@ import httpx
 import pytest
 
 from tests.api.conftest import ODPADY, PODATEK
-from tests.api.server_process import polrag_server
+from tests.api.server_process import polrag_server, tiny_server_env
 
 QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_path: str) -> Iterator[str]:
-    env = {
-        "POLRAG_EMBEDDING_MODEL": minilm_path,
-        "POLRAG_LLM_MODEL": tiny_llm_path,
-        "POLRAG_LLM_MAX_NEW_TOKENS": "8",
-        "POLRAG_DEVICE": "cpu",
-        "POLRAG_API_KEYS": "",
-        "POLRAG_LOG_LEVEL": "WARNING",
-    }
+    env = tiny_server_env(minilm_path, tiny_llm_path, api_keys="", log_level="WARNING")
     with polrag_server(tmp_path_factory, "server", env) as running:
         yield running.base
         log = running.log

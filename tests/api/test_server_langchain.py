@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import ODPADY
-from tests.api.server_process import polrag_server
+from tests.api.server_process import polrag_server, tiny_server_env
 from tests.api.test_server import QUESTION
 
 KEY = "klucz-testowy-1"
@@ -24,14 +24,7 @@ def keyed_server(
     tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_path: str
 ) -> Iterator[str]:
     """`polrag serve` on a free loopback port with POLRAG_API_KEYS set, one act uploaded."""
-    env = {
-        "POLRAG_EMBEDDING_MODEL": minilm_path,
-        "POLRAG_LLM_MODEL": tiny_llm_path,
-        "POLRAG_LLM_MAX_NEW_TOKENS": "8",
-        "POLRAG_DEVICE": "cpu",
-        "POLRAG_API_KEYS": KEY,
-        "POLRAG_LOG_LEVEL": "WARNING",
-    }
+    env = tiny_server_env(minilm_path, tiny_llm_path, api_keys=KEY, log_level="WARNING")
     # --host: with API keys set, serve would otherwise listen on every interface.
     with polrag_server(tmp_path_factory, "langchain-server", env, "--host", "127.0.0.1") as running:
         # serve binds its port itself before loading; it still says where it listens

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import make_client, upload
-from tests.api.server_process import polrag_command, polrag_server
+from tests.api.server_process import polrag_command, polrag_server, tiny_server_env
 from tests.ingest import bombs
 
 GROWTH_CEILING_MIB = 150  # what the bombs may add to a process's peak; one inflated would add 400+
@@ -173,14 +173,7 @@ def test_a_lowered_limit_is_enforced_and_named(
 def server(
     tmp_path_factory: pytest.TempPathFactory, minilm_path: str, tiny_llm_path: str
 ) -> Iterator[tuple[str, int]]:
-    env = {
-        "PYTHONPATH": str(ROOT),
-        "POLRAG_EMBEDDING_MODEL": minilm_path,
-        "POLRAG_LLM_MODEL": tiny_llm_path,
-        "POLRAG_LLM_MAX_NEW_TOKENS": "8",
-        "POLRAG_DEVICE": "cpu",
-        "POLRAG_API_KEYS": "",
-    }
+    env = tiny_server_env(minilm_path, tiny_llm_path, PYTHONPATH=str(ROOT), api_keys="")
     with polrag_server(tmp_path_factory, "limits", env) as running:
         yield running.base, running.process.pid
 
