@@ -112,6 +112,15 @@ def test_fusion_follows_the_embedder(settings, embedder) -> None:  # type: ignor
         "theoretical",
         100,
     )
+    # e5 and the other Polish-capable embedders keep RRF: convex lost an own-set question at R@5.
+    from rag.library import _dense_alpha, _fusion, _normalisation
+
+    polish = "multilingual-e5-small-q4"
+    assert (_fusion(settings, polish), _dense_alpha(settings, polish), _normalisation(settings, polish)) == (
+        "rrf",
+        0.5,
+        "minmax",
+    )
     update = {"fusion": "rrf", "fusion_dense_alpha": 0.3, "fusion_normalisation": "zscore"}
     chosen = Library(settings.model_copy(update=update), embedder=embedder).retriever.config
     assert (chosen.fusion, chosen.dense_alpha, chosen.normalisation) == ("rrf", 0.3, "zscore")
