@@ -282,13 +282,14 @@ def _unit_weighted(weight: float) -> Any:
 
 
 def check_fast_paths(data: dict[str, Any], default: RetrievalConfig) -> None:
-    """The grid's fast restatements rank exactly as the Retriever's own fusion does."""
-    for config in (default, replace(default, fusion="rrf", dense_weight=0.5, rrf_k=5, candidates=20)):
+    """The grid's fast restatements rank exactly as the Retriever's own fusion does, at the
+    shipped default and at other points of both families."""
+    rrf = replace(default, fusion="rrf")
+    for config in (rrf, replace(rrf, dense_weight=0.5, rrf_k=5, candidates=20)):
         assert fast_hybrid(data, config) == score(data, "hybrid", config), config
-    for normalisation in NORMALISATIONS:
-        config = replace(
-            default, fusion="convex", dense_alpha=0.35, normalisation=normalisation, candidates=50
-        )
+    convex = replace(default, fusion="convex")
+    others = (replace(convex, dense_alpha=0.35, normalisation=n, candidates=50) for n in NORMALISATIONS)
+    for config in (convex, *others):
         assert fast_convex(data, config) == score(data, "hybrid", config), config
 
 
