@@ -22,6 +22,7 @@ from rag.fusion import (
     NORMALISATIONS,
     SCORE_FLOORS,
     WORDS,
+    Normalisation,
     _tied_ranks,
     convex_fusion,
     drop_near_duplicates,
@@ -123,7 +124,7 @@ def _first_relevant(
     return None
 
 
-def _normalised_lists(data: dict[str, Any], pool: int, normalisation: str) -> list[tuple[Any, ...]]:
+def _normalised_lists(data: dict[str, Any], pool: int, normalisation: Normalisation) -> list[tuple[Any, ...]]:
     """Per question: the union of the lists cut at ``pool`` (chunk ids) and each list's
     normalised score per id, the missing ones at the list's floor, as convex_fusion computes."""
     cache = data.setdefault("normalised", {})
@@ -137,11 +138,7 @@ def _normalised_lists(data: dict[str, Any], pool: int, normalisation: str) -> li
                 if not hits:
                     columns.append(np.zeros(len(union)))
                     continue
-                values, missing = normalise_scores(
-                    [h.score for h in hits],
-                    normalisation,
-                    SCORE_FLOORS[name],  # type: ignore[arg-type]
-                )
+                values, missing = normalise_scores([h.score for h in hits], normalisation, SCORE_FLOORS[name])
                 mine: dict[int, float] = {}
                 for hit, value in zip(hits, values, strict=True):
                     mine.setdefault(hit.chunk_id, value)

@@ -14,7 +14,7 @@ from rag.types import Hit
 RRF_K = 60  # the constant of Cormack et al. (2009): flattens the head of each list
 WORDS = re.compile(r"\w+")
 Normalisation = Literal["minmax", "theoretical", "zscore"]
-NORMALISATIONS: tuple[str, ...] = get_args(Normalisation)
+NORMALISATIONS: tuple[Normalisation, ...] = get_args(Normalisation)
 # The lowest score each list's scoring function can give ("theoretical" min-max): cosine
 # similarity of unit vectors, BM25 (dense, lexical, legal-unit lists).
 SCORE_FLOORS: Mapping[str, float] = {"dense": -1.0, "lexical": 0.0, "unit": 0.0}
