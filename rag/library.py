@@ -13,9 +13,10 @@ from rag.device import resolve_device
 from rag.embedder import TextEmbedder, build_embedder
 from rag.embeddings import reads_polish
 from rag.errors import CollectionNotFound, PolragError
+from rag.fusion import Normalisation
 from rag.manifest import Manifest
 from rag.reranker import Reranker
-from rag.retrieval import Mode, RetrievalConfig, Retriever
+from rag.retrieval import Fusion, Mode, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import Store, StoreBackend
 from rag.stores import open_backend
@@ -62,9 +63,12 @@ class Library:
             default_analyzer(),
             reranker=reranker or _reranker_for(settings),
             config=RetrievalConfig(
-                candidates=_candidates(settings, self.embedder.model_name),
+                candidates=_candidates(settings),
                 dense_weight=_dense_weight(settings, self.embedder.model_name),
                 rrf_k=_rrf_k(settings, self.embedder.model_name),
+                fusion=_fusion(settings, self.embedder.model_name),
+                dense_alpha=_dense_alpha(settings, self.embedder.model_name),
+                normalisation=_normalisation(settings, self.embedder.model_name),
                 lexical_weight=settings.rrf_lexical_weight,
                 rerank_top=settings.rerank_top,
             ),
@@ -203,16 +207,36 @@ def _reranker_for(settings: Settings) -> Reranker | None:
 
 
 # Fusion defaults per embedder family, chosen on PoQuAD dev and reported on tests/data/eval by
-# bench/tune_fusion.py (README "Retrieval quality"): multilingual-e5-small for the family that
-# reads Polish (dense weight 1, RRF k 10, 100 candidates: hybrid R@5 0.956 -> 0.968 on PoQuAD,
-# 0.888 -> 0.921 on the own set), all-MiniLM-L6-v2 for the others (0.25 / 10 / 50 kept: the best
-# PoQuAD point was within noise of them).
+# bench/tune_fusion.py (README "Retrieval quality"). multilingual-e5-small for the family that
+# reads Polish: RRF, dense weight 1, k 10, 100 candidates (hybrid R@5 0.956 -> 0.968 on PoQuAD,
+# 0.888 -> 0.921 on the own set); the convex fusion chosen on PoQuAD lost one own question at R@5
+# (0.928 -> 0.921), so RRF stays. all-MiniLM-L6-v2 for the others: convex, alpha 0.05,
+# theoretical min-max, 100 candidates (own set R@5 0.803 -> 0.829, R@1 0.428 -> 0.454; RRF let
+# the English model's noisy first places outvote BM25's, convex lets dense only break near ties).
 
 
-def _candidates(settings: Settings, embedder: str) -> int:
+def _candidates(settings: Settings) -> int:
     if settings.retrieval_candidates is not None:
         return settings.retrieval_candidates
-    return 100 if reads_polish(embedder) else 50
+    return 100
+
+
+def _fusion(settings: Settings, embedder: str) -> Fusion:
+    if settings.fusion is not None:
+        return settings.fusion
+    return "rrf" if reads_polish(embedder) else "convex"
+
+
+def _dense_alpha(settings: Settings, embedder: str) -> float:
+    if settings.fusion_dense_alpha is not None:
+        return settings.fusion_dense_alpha
+    return 0.5 if reads_polish(embedder) else 0.05
+
+
+def _normalisation(settings: Settings, embedder: str) -> Normalisation:
+    if settings.fusion_normalisation is not None:
+        return settings.fusion_normalisation
+    return "minmax" if reads_polish(embedder) else "theoretical"
 
 
 def _dense_weight(settings: Settings, embedder: str) -> float:

@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense FAISS + lemmatised BM25, fused by reciprocal rank, reranked."""
+"""Hybrid retrieval: dense FAISS + lemmatised BM25, fused (by rank or by normalised score), reranked."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from typing import Literal, get_args
 from rag.analysis import PolishAnalyzer
 from rag.control_tokens import neutralise
 from rag.embedder import TextEmbedder
-from rag.fusion import drop_near_duplicates, reciprocal_rank_fusion
+from rag.fusion import Normalisation, convex_fusion, drop_near_duplicates, reciprocal_rank_fusion
 from rag.reranker import Reranker
 from rag.store import Store
 from rag.types import Hit
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[str, ...] = get_args(Mode)
+Fusion = Literal["rrf", "convex"]
+FUSIONS: tuple[str, ...] = get_args(Fusion)
+# In the convex fusion the dense and lexical terms add up to at most 1, so a legal-unit term of 1
+# puts the chunks under the unit a question names first, as the doubled RRF weight does.
+CONVEX_UNIT_WEIGHT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +32,19 @@ class RetrievalConfig:
     rerank_top: int = 30
     duplicate_threshold: float = 0.8
     rrf_k: int = 60
+    fusion: Fusion = "rrf"
+    dense_alpha: float = 0.5
+    normalisation: Normalisation = "minmax"
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError("candidates must be at least 1.")
         if self.dense_weight < 0 or self.lexical_weight < 0:
             raise ValueError("fusion weights must not be negative.")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}.")
+        if not 0 <= self.dense_alpha <= 1:
+            raise ValueError("dense_alpha must be between 0 and 1.")
 
 
 class Retriever:
@@ -107,12 +119,18 @@ def _without_control_tokens(hit: Hit) -> Hit:
 
 
 def fuse(rankings: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
-    """Reciprocal rank fusion of the dense, lexical and legal-unit lists under ``config``'s weights.
+    """The dense, lexical and legal-unit lists fused as ``config`` says.
 
-    A legal-unit list ("art. 30" matched in headings) weighs twice the stronger of the other two,
-    so the unit a question names comes first. Pure, so bench/tune_fusion.py can sweep the
-    weights over rankings computed once.
+    ``rrf``: reciprocal rank fusion under ``config``'s weights; a legal-unit list ("art. 30"
+    matched in headings) weighs twice the stronger of the other two, so the unit a question names
+    comes first. ``convex``: ``dense_alpha`` x normalised dense score + (1 - ``dense_alpha``) x
+    normalised BM25 score, plus 1 for a chunk under the named unit (the same precedence). Pure,
+    so bench/tune_fusion.py can sweep the constants over rankings computed once.
     """
+    if config.fusion == "convex":
+        alpha = config.dense_alpha
+        weights = {"dense": alpha, "lexical": 1 - alpha, "unit": CONVEX_UNIT_WEIGHT}
+        return convex_fusion(rankings, weights=weights, normalisation=config.normalisation)
     weights = {
         "dense": config.dense_weight,
         "lexical": config.lexical_weight,

@@ -124,16 +124,36 @@ class Settings(BaseSettings):
         None,
         ge=1,
         le=1000,
-        description="Candidates taken from each of dense and lexical search; unset: 100 for embedders "
-        "known to read Polish, 50 for others (chosen on PoQuAD, bench/tune_fusion.py).",
+        description="Candidates taken from each of dense and lexical search; unset: 100 (chosen on "
+        "PoQuAD for both embedder families, bench/tune_fusion.py).",
+    )
+    fusion: Literal["rrf", "convex"] | None = Field(
+        None,
+        description="How hybrid search fuses the dense and BM25 lists: rrf (reciprocal rank fusion) or "
+        "convex (a weighted sum of normalised scores); unset: rrf for embedders known to read Polish, "
+        "convex for others (chosen on PoQuAD, bench/tune_fusion.py).",
+    )
+    fusion_dense_alpha: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Convex fusion: weight of the normalised dense score, BM25's being 1 minus it; "
+        "unset: 0.5 for embedders known to read Polish, 0.05 for others (chosen on PoQuAD).",
+    )
+    fusion_normalisation: Literal["minmax", "theoretical", "zscore"] | None = Field(
+        None,
+        description="Convex fusion: how each list's scores are scaled before they are added: minmax "
+        "(the list's lowest to 0, its highest to 1), theoretical (cosine -1 and BM25 0 to 0, the "
+        "list's highest to 1) or zscore; unset: minmax for embedders known to read Polish, "
+        "theoretical for others (chosen on PoQuAD).",
     )
     rrf_dense_weight: float | None = Field(
         None,
         ge=0,
-        description="Weight of dense ranks in the fusion; unset: 1.0 for embedders known to read "
+        description="RRF fusion: weight of dense ranks; unset: 1.0 for embedders known to read "
         "Polish, 0.25 for others (their ranks on Polish text are mostly noise).",
     )
-    rrf_lexical_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in the fusion.")
+    rrf_lexical_weight: float = Field(1.0, ge=0, description="RRF fusion: weight of BM25 ranks.")
     rrf_k: int | None = Field(
         None,
         ge=1,

@@ -99,3 +99,53 @@ def test_dense_weight_follows_the_embedder(settings, embedder) -> None:  # type:
     assert Library(settings, embedder=embedder).retriever.config.dense_weight == 0.25
     chosen = Library(settings.model_copy(update={"rrf_dense_weight": 0.8}), embedder=embedder)
     assert chosen.retriever.config.dense_weight == 0.8
+
+
+def test_fusion_follows_the_embedder(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.library import Library
+
+    # MiniLM (English): scores fused convexly, dense only breaking BM25's near ties (PoQuAD's choice).
+    config = Library(settings, embedder=embedder).retriever.config
+    assert (config.fusion, config.dense_alpha, config.normalisation, config.candidates) == (
+        "convex",
+        0.05,
+        "theoretical",
+        100,
+    )
+    # e5 and the other Polish-capable embedders keep RRF: convex lost an own-set question at R@5.
+    from rag.library import _dense_alpha, _fusion, _normalisation
+
+    polish = "multilingual-e5-small-q4"
+    assert (_fusion(settings, polish), _dense_alpha(settings, polish), _normalisation(settings, polish)) == (
+        "rrf",
+        0.5,
+        "minmax",
+    )
+    update = {"fusion": "rrf", "fusion_dense_alpha": 0.3, "fusion_normalisation": "zscore"}
+    chosen = Library(settings.model_copy(update=update), embedder=embedder).retriever.config
+    assert (chosen.fusion, chosen.dense_alpha, chosen.normalisation) == ("rrf", 0.3, "zscore")
+
+
+def test_fusion_settings_are_checked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rag.errors import ConfigError
+    from rag.settings import load_settings
+
+    monkeypatch.setenv("POLRAG_FUSION", "softmax")
+    with pytest.raises(ConfigError, match="POLRAG_FUSION: Input should be 'rrf' or 'convex'"):
+        load_settings()
+    monkeypatch.setenv("POLRAG_FUSION", "convex")
+    monkeypatch.setenv("POLRAG_FUSION_DENSE_ALPHA", "1.5")
+    with pytest.raises(
+        ConfigError, match="POLRAG_FUSION_DENSE_ALPHA: Input should be less than or equal to 1"
+    ):
+        load_settings()
+    with pytest.raises(ValueError, match="dense_alpha must be between 0 and 1"):
+        RetrievalConfig(dense_alpha=-0.1)
+
+
+def test_convex_fusion_keeps_each_lists_scores_and_the_named_unit_first(library, collection) -> None:  # type: ignore[no-untyped-def]
+    library.retriever.config = replace(library.retriever.config, fusion="convex", dense_alpha=0.5)
+    hits = library.search("co mówi art. 30 o zanieczyszczaniu gleby?", k=3)
+    assert "\nArt. 30. 1. Zabrania" in "\n" + hits[0].text, hits[0].text
+    assert {"dense", "dense_rank", "lexical", "lexical_rank", "unit", "unit_rank"} <= set(hits[0].extra)
+    assert hits[0].score > 1.0  # the unit term (1) plus the convex dense and BM25 terms
