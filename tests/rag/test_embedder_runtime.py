@@ -190,3 +190,80 @@ def test_isa_cap_hides_avx512_and_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
         assert device.resolve_dtype("auto", "cpu") == "float32"
     finally:
         device.cpu_features.cache_clear()
+
+
+def _op_types(graph_file: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(graph_file), load_external_data=False).graph.node}
+
+
+def test_export_fuses_attention_into_onnx_runtime_kernels(model_copy: str, float32_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The exported graph runs ONNX Runtime's fused transformer kernels (one Attention per layer,
+    QAttention once quantised), and the fused float32 graph gives torch's vectors."""
+    from rag.embedder_export import pooled_vectors
+    from rag.embedder_runtime import OnnxForward
+    from rag.embeddings import Embedder
+
+    model = Embedder(model_copy, device="cpu", runtime="onnx")
+    model.warm_up()
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is True
+    fp32_ops, int8_ops = _op_types(folder / "model.onnx"), _op_types(folder / "model_int8.onnx")
+    assert {"Attention", "SkipLayerNormalization"} <= fp32_ops and "Softmax" not in fp32_ops
+    assert "QAttention" in int8_ops
+    passages, _, _ = eval_texts()
+    fused = pooled_vectors(float32_embedder.model, OnnxForward(folder / "model.onnx", threads=None), passages)
+    assert np.sum(fused * float32_embedder.encode_passages(passages), axis=1).min() >= 0.9999
+
+
+def test_fused_graph_that_drifts_from_torch_is_not_used(
+    model_copy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import embedder_export
+    from rag.embeddings import Embedder
+
+    monkeypatch.setattr(embedder_export, "MIN_FUSED_COSINE", 1.01)  # no graph can meet it
+    Embedder(model_copy, device="cpu", runtime="onnx").warm_up()
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is False
+    assert "Attention" not in _op_types(folder / "model.onnx") and "Softmax" in _op_types(folder / "model.onnx")
+    assert sorted(p.name for p in folder.iterdir()) == ["gate.json", "model.onnx", "model_int8.onnx"]
+
+
+def test_xlm_roberta_encoder_is_fused_and_exact(minilm_path: str, tmp_path: Path) -> None:
+    """An XLM-R encoder (the family of the Polish embedders: mmlw-retrieval-roberta, e5) is fused
+    too, with RoBERTa's position ids intact: the fused graph gives torch's vectors, padding included."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    from rag.embedder_export import pooled_vectors
+    from rag.embedder_runtime import OnnxForward
+    from rag.embeddings import Embedder
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=514,
+        pad_token_id=tokenizer.pad_token_id,
+        type_vocab_size=1,
+    )
+    XLMRobertaModel(config).save_pretrained(tmp_path / "hf")
+    tokenizer.save_pretrained(tmp_path / "hf")
+    transformer = models.Transformer(str(tmp_path / "hf"), max_seq_length=256)
+    SentenceTransformer(modules=[transformer, models.Pooling(64, "mean")]).save(str(tmp_path / "st"))
+
+    Embedder(str(tmp_path / "st"), device="cpu", runtime="onnx").warm_up()
+    (folder,) = (tmp_path / "st").glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is True
+    assert "Attention" in _op_types(folder / "model.onnx")
+    reference = Embedder(str(tmp_path / "st"), device="cpu", runtime="torch", dtype="float32")
+    texts = ["Ustawa o ochronie danych osobowych.", "Krótko.", "Art. 5. Przepisy ogólne. " * 30]
+    fused = pooled_vectors(reference.model, OnnxForward(folder / "model.onnx", threads=None), texts)
+    assert np.sum(fused * reference.encode_passages(texts), axis=1).min() >= 0.9999
