@@ -267,3 +267,31 @@ def test_xlm_roberta_encoder_is_fused_and_exact(minilm_path: str, tmp_path: Path
     texts = ["Ustawa o ochronie danych osobowych.", "Krótko.", "Art. 5. Przepisy ogólne. " * 30]
     fused = pooled_vectors(reference.model, OnnxForward(folder / "model.onnx", threads=None), texts)
     assert np.sum(fused * reference.encode_passages(texts), axis=1).min() >= 0.9999
+
+
+def test_default_runtime_is_auto_and_runs_what_it_timed_fastest(  # type: ignore[no-untyped-def]
+    model_copy: str, float32_embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Unset, the runtime is auto: torch where bf16 tiles (AMX) make it fastest, elsewhere the
+    fastest of the runtimes timed once on this CPU, remembered beside the export."""
+    from rag.device import cpu_features
+    from rag.embeddings import Embedder
+    from rag.settings import load_settings
+
+    monkeypatch.delenv("POLRAG_EMBEDDING_RUNTIME", raising=False)  # the suite pins torch
+    settings = load_settings(index_dir=str(tmp_path / "index"), embedding_model=model_copy, device="cpu")
+    assert settings.embedding_runtime == "auto"
+    model = Embedder.from_settings(settings)
+    model.warm_up()
+    exports = list(Path(model_copy).glob("polrag-onnx-*"))
+    if cpu_features()["amx"]:
+        assert model.runtime == "torch" and not exports
+        return
+    (folder,) = exports
+    (timed,) = folder.glob("runtime-*.json")
+    record = json.loads(timed.read_text())
+    assert model.runtime == record["runtime"] == min(record["seconds"], key=record["seconds"].get)
+    assert set(record["seconds"]) >= {"torch", "onnx"}
+    passages, _, _ = eval_texts()
+    cosines = np.sum(model.encode_passages(passages) * float32_embedder.encode_passages(passages), axis=1)
+    assert cosines.mean() >= 0.99
