@@ -296,3 +296,27 @@ def test_default_runtime_is_auto_and_runs_what_it_timed_fastest(  # type: ignore
     passages, _, _ = eval_texts()
     cosines = np.sum(model.encode_passages(passages) * float32_embedder.encode_passages(passages), axis=1)
     assert cosines.mean() >= 0.99
+
+
+def test_auto_passes_over_a_runtime_that_cannot_run_the_graph(  # type: ignore[no-untyped-def]
+    model_copy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """An OpenVINO too old for the fused graph's operators is left out of the timing with a
+    warning; the embedder still loads on what can run it."""
+    from rag import embedder_runtime, embeddings
+    from rag.embeddings import Embedder
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("OpConversionFailure: com.microsoft.Attention is not supported")
+
+    monkeypatch.setattr(embedder_runtime, "OpenVinoForward", refuse)
+    monkeypatch.setattr(embeddings, "fixed_choice", lambda setting, device: None)  # probe even on AMX
+    model = Embedder(model_copy, device="cpu", runtime="auto")
+    with caplog.at_level("WARNING", logger="rag.embeddings"):
+        model.warm_up()
+    assert model.runtime in ("torch", "onnx")
+    assert "embedding runtime openvino cannot run" in caplog.text
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    (timed,) = folder.glob("runtime-*.json")
+    assert set(json.loads(timed.read_text())["seconds"]) == {"torch", "onnx"}
+    assert model.encode_passages(["Art. 1. Ustawa określa zasady."]).shape == (1, 384)
