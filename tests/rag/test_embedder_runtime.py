@@ -243,7 +243,8 @@ def test_xlm_roberta_encoder_is_fused_and_exact(minilm_path: str, tmp_path: Path
     from rag.embedder_runtime import OnnxForward
     from rag.embeddings import Embedder
 
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    # As XLM-R's own tokenizer: no token_type_ids, so RoBERTa's position ids come from the mask.
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path, model_input_names=["input_ids", "attention_mask"])
     torch.manual_seed(0)
     config = XLMRobertaConfig(
         vocab_size=tokenizer.vocab_size,
@@ -264,6 +265,7 @@ def test_xlm_roberta_encoder_is_fused_and_exact(minilm_path: str, tmp_path: Path
     (folder,) = (tmp_path / "st").glob("polrag-onnx-*")
     assert json.loads((folder / "gate.json").read_text())["fused"] is True
     assert "Attention" in _op_types(folder / "model.onnx")
+    assert OnnxForward(folder / "model.onnx", threads=None).inputs == ["input_ids", "attention_mask"]
     reference = Embedder(str(tmp_path / "st"), device="cpu", runtime="torch", dtype="float32")
     texts = ["Ustawa o ochronie danych osobowych.", "Krótko.", "Art. 5. Przepisy ogólne. " * 30]
     fused = pooled_vectors(reference.model, OnnxForward(folder / "model.onnx", threads=None), texts)
