@@ -158,7 +158,9 @@ def job_export(spec: Result) -> Result:
     from rag.settings import load_settings
 
     start = time.perf_counter()
-    settings = load_settings(index_dir=spec["workdir"], embedding_model=model_path(), device="cpu")
+    settings = load_settings(
+        index_dir=spec["workdir"], embedding_model=model_path(), device="cpu", embedding_runtime="auto"
+    )
     embedder = Library(settings).embedder
     embedder.warm_up()
     return {

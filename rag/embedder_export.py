@@ -24,11 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from rag.onnx_fusion import eager_attention, fuse
+
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 2  # bump when the export or quantisation changes: old caches are rebuilt
+EXPORT_VERSION = 3  # bump when the export or quantisation changes: old caches are rebuilt
 FP32_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
+FUSED_FILE = "model_fused.onnx"
+# The fused float32 graph replaces the plain one only if it gives torch's vectors.
+MIN_FUSED_COSINE = 0.9999
 GATE_FILE = "gate.json"
 # 0.99 let through a MiniLM int8 (mean cosine 0.992) that lost 0.013 of dense R@5 on PoQuAD
 # dev (bench/embed_quality.py; PoQuAD tuned this, the own eval set reports): 0.995 keeps recall.
@@ -129,7 +134,7 @@ def _export(model: Any, work: Path) -> None:
     sample = model.preprocess(list(PROBE_TEXTS[:2]))
     inputs = _input_names(sample)
     dynamic = {name: {0: "batch", 1: "tokens"} for name in [*inputs, "token_embeddings"]}
-    with torch.inference_mode():
+    with torch.inference_mode(), eager_attention(transformer):
         torch.onnx.export(
             wrapped,
             tuple(sample[name] for name in inputs),
@@ -141,6 +146,7 @@ def _export(model: Any, work: Path) -> None:
             dynamo=False,  # the TorchScript exporter needs no onnxscript and handles BERTs well
         )
     reference = _torch_vectors(model)
+    fused = _fuse_if_exact(model, work, reference)
     report: dict[str, Any] = {"int8_passed": False, "mean_cosine": 0.0, "min_cosine": 0.0}
     # The FFN output projections carry the activation outliers that hurt int8 most: a model
     # failing with every MatMul quantised gets a second try with those left in float32.
@@ -155,6 +161,7 @@ def _export(model: Any, work: Path) -> None:
             "mean_cosine": float(cosines.mean()),
             "min_cosine": float(cosines.min()),
             "ffn_output_float": keep_float,
+            "fused": fused,
         }
         if report["int8_passed"]:
             break
@@ -167,6 +174,24 @@ def _export(model: Any, work: Path) -> None:
             report["min_cosine"],
         )
     (work / GATE_FILE).write_text(json.dumps(report, indent=1))
+
+
+def _fuse_if_exact(model: Any, work: Path, reference: np.ndarray) -> bool:
+    """Replace the exported float32 graph by its fused form when that gives torch's vectors."""
+    from rag.embedder_runtime import OnnxForward
+
+    if not fuse(work / FP32_FILE, work / FUSED_FILE, model[0].auto_model.config):
+        return False
+    vectors = pooled_vectors(model, OnnxForward(work / FUSED_FILE, threads=None), list(PROBE_TEXTS))
+    cosine = float(np.sum(vectors * reference, axis=1).min())
+    if cosine < MIN_FUSED_COSINE:
+        log.warning("the fused ONNX graph drifts from torch (min cosine %.5f): not used", cosine)
+        for leftover in work.glob(f"{FUSED_FILE}*"):
+            leftover.unlink()
+        return False
+    # Weights saved outside the graph (models over 2 GiB) keep their file, which the graph names.
+    os.replace(work / FUSED_FILE, work / FP32_FILE)
+    return True
 
 
 def _quantise(source: Path, target: Path, *, keep_ffn_output_float: bool) -> None:
@@ -191,7 +216,7 @@ def _quantise(source: Path, target: Path, *, keep_ffn_output_float: bool) -> Non
         str(target),
         weight_type=QuantType.QInt8,
         per_channel=True,  # per-tensor scales cost MiniLM 0.09 of cosine; per-channel 0.01
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=["MatMul", "Attention"],  # a fused graph's Attention -> QAttention
         nodes_to_exclude=exclude,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )

@@ -191,9 +191,14 @@ class Embedder:
             self._forward = builders[runtime]()
             self.runtime_detail = getattr(self._forward, "precision", int8)
             return runtime
-        forwards: dict[str, Callable[[dict[str, Any]], Any]] = {
-            name: build() for name, build in builders.items() if available(name)
-        }
+        forwards: dict[str, Callable[[dict[str, Any]], Any]] = {}
+        for name, build in builders.items():
+            if not available(name):
+                continue
+            try:
+                forwards[name] = build()
+            except Exception as exc:  # a runtime that cannot run this graph is no candidate
+                log.warning("embedding runtime %s cannot run %s, not timed: %s", name, self.model_name, exc)
         features = model.preprocess(list(PROBE_TEXTS[:16]))
 
         def run_torch() -> Any:

@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     # torch by default for now: auto's first start exports and probes (minutes for a large model),
     # and int8 lost 2 of 152 own-set questions at R@1 (-0.014, over the 0.01 bar); see the README.
     embedding_runtime: Literal["auto", "torch", "onnx", "openvino"] = Field(
-        "torch",
+        "auto",
         description="Runtime of the in-process embedder. auto: torch on CUDA and AMX CPUs, else the "
         "fastest of torch, ONNX Runtime (int8 when it passes the quality gate) and OpenVINO, timed "
-        "once per model and CPU; onnx/openvino need the cpu extra. Exports are cached beside the model.",
+        "once per model and CPU (torch alone without the cpu extra); onnx/openvino need the cpu "
+        "extra. Exports are cached beside the model.",
     )
     embedding_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",

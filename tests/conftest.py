@@ -8,6 +8,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite's recall floors and exact-vector checks were measured on torch; the shipped default
+# (auto: an exported int8 graph on CPUs without AMX) is tested in tests/rag/test_embedder_runtime.py.
+os.environ.setdefault("POLRAG_EMBEDDING_RUNTIME", "torch")
 
 import socket  # noqa: E402
 import subprocess  # noqa: E402

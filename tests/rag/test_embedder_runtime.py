@@ -190,3 +190,135 @@ def test_isa_cap_hides_avx512_and_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
         assert device.resolve_dtype("auto", "cpu") == "float32"
     finally:
         device.cpu_features.cache_clear()
+
+
+def _op_types(graph_file: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(graph_file), load_external_data=False).graph.node}
+
+
+def test_export_fuses_attention_into_onnx_runtime_kernels(model_copy: str, float32_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The exported graph runs ONNX Runtime's fused transformer kernels (one Attention per layer,
+    QAttention once quantised), and the fused float32 graph gives torch's vectors."""
+    from rag.embedder_export import pooled_vectors
+    from rag.embedder_runtime import OnnxForward
+    from rag.embeddings import Embedder
+
+    model = Embedder(model_copy, device="cpu", runtime="onnx")
+    model.warm_up()
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is True
+    fp32_ops, int8_ops = _op_types(folder / "model.onnx"), _op_types(folder / "model_int8.onnx")
+    assert {"Attention", "SkipLayerNormalization"} <= fp32_ops and "Softmax" not in fp32_ops
+    assert "QAttention" in int8_ops
+    passages, _, _ = eval_texts()
+    fused = pooled_vectors(float32_embedder.model, OnnxForward(folder / "model.onnx", threads=None), passages)
+    assert np.sum(fused * float32_embedder.encode_passages(passages), axis=1).min() >= 0.9999
+
+
+def test_fused_graph_that_drifts_from_torch_is_not_used(
+    model_copy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import embedder_export
+    from rag.embeddings import Embedder
+
+    monkeypatch.setattr(embedder_export, "MIN_FUSED_COSINE", 1.01)  # no graph can meet it
+    Embedder(model_copy, device="cpu", runtime="onnx").warm_up()
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is False
+    ops = _op_types(folder / "model.onnx")
+    assert "Attention" not in ops and "Softmax" in ops
+    assert sorted(p.name for p in folder.iterdir()) == ["gate.json", "model.onnx", "model_int8.onnx"]
+
+
+def test_xlm_roberta_encoder_is_fused_and_exact(minilm_path: str, tmp_path: Path) -> None:
+    """An XLM-R encoder (the family of the Polish embedders: mmlw-retrieval-roberta, e5) is fused
+    too, with RoBERTa's position ids intact: the fused graph gives torch's vectors, padding included."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    from rag.embedder_export import pooled_vectors
+    from rag.embedder_runtime import OnnxForward
+    from rag.embeddings import Embedder
+
+    # As XLM-R's own tokenizer: no token_type_ids, so RoBERTa's position ids come from the mask.
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path, model_input_names=["input_ids", "attention_mask"])
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=514,
+        pad_token_id=tokenizer.pad_token_id,
+        type_vocab_size=1,
+    )
+    XLMRobertaModel(config).save_pretrained(tmp_path / "hf")
+    tokenizer.save_pretrained(tmp_path / "hf")
+    transformer = models.Transformer(str(tmp_path / "hf"), max_seq_length=256)
+    SentenceTransformer(modules=[transformer, models.Pooling(64, "mean")]).save(str(tmp_path / "st"))
+
+    Embedder(str(tmp_path / "st"), device="cpu", runtime="onnx").warm_up()
+    (folder,) = (tmp_path / "st").glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is True
+    assert "Attention" in _op_types(folder / "model.onnx")
+    assert OnnxForward(folder / "model.onnx", threads=None).inputs == ["input_ids", "attention_mask"]
+    reference = Embedder(str(tmp_path / "st"), device="cpu", runtime="torch", dtype="float32")
+    texts = ["Ustawa o ochronie danych osobowych.", "Krótko.", "Art. 5. Przepisy ogólne. " * 30]
+    fused = pooled_vectors(reference.model, OnnxForward(folder / "model.onnx", threads=None), texts)
+    assert np.sum(fused * reference.encode_passages(texts), axis=1).min() >= 0.9999
+
+
+def test_default_runtime_is_auto_and_runs_what_it_timed_fastest(  # type: ignore[no-untyped-def]
+    model_copy: str, float32_embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Unset, the runtime is auto: torch where bf16 tiles (AMX) make it fastest, elsewhere the
+    fastest of the runtimes timed once on this CPU, remembered beside the export."""
+    from rag.device import cpu_features
+    from rag.embeddings import Embedder
+    from rag.settings import load_settings
+
+    monkeypatch.delenv("POLRAG_EMBEDDING_RUNTIME", raising=False)  # the suite pins torch
+    settings = load_settings(index_dir=str(tmp_path / "index"), embedding_model=model_copy, device="cpu")
+    assert settings.embedding_runtime == "auto"
+    model = Embedder.from_settings(settings)
+    model.warm_up()
+    exports = list(Path(model_copy).glob("polrag-onnx-*"))
+    if cpu_features()["amx"]:
+        assert model.runtime == "torch" and not exports
+        return
+    (folder,) = exports
+    (timed,) = folder.glob("runtime-*.json")
+    record = json.loads(timed.read_text())
+    assert model.runtime == record["runtime"] == min(record["seconds"], key=record["seconds"].get)
+    assert set(record["seconds"]) >= {"torch", "onnx"}
+    passages, _, _ = eval_texts()
+    cosines = np.sum(model.encode_passages(passages) * float32_embedder.encode_passages(passages), axis=1)
+    assert cosines.mean() >= 0.99
+
+
+def test_auto_passes_over_a_runtime_that_cannot_run_the_graph(  # type: ignore[no-untyped-def]
+    model_copy: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """An OpenVINO too old for the fused graph's operators is left out of the timing with a
+    warning; the embedder still loads on what can run it."""
+    from rag import embedder_runtime, embeddings
+    from rag.embeddings import Embedder
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("OpConversionFailure: com.microsoft.Attention is not supported")
+
+    monkeypatch.setattr(embedder_runtime, "OpenVinoForward", refuse)
+    monkeypatch.setattr(embeddings, "fixed_choice", lambda setting, device: None)  # probe even on AMX
+    model = Embedder(model_copy, device="cpu", runtime="auto")
+    with caplog.at_level("WARNING", logger="rag.embeddings"):
+        model.warm_up()
+    assert model.runtime in ("torch", "onnx")
+    assert "embedding runtime openvino cannot run" in caplog.text
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    (timed,) = folder.glob("runtime-*.json")
+    assert set(json.loads(timed.read_text())["seconds"]) == {"torch", "onnx"}
+    assert model.encode_passages(["Art. 1. Ustawa określa zasady."]).shape == (1, 384)
