@@ -29,7 +29,13 @@ from rag.fusion import (
     normalise_scores,
     reciprocal_rank_fusion,
 )
-from rag.retrieval import CONVEX_UNIT_WEIGHT, RetrievalConfig, fuse
+from rag.retrieval import (
+    CONVEX_UNIT_NORMALISATION,
+    CONVEX_UNIT_WEIGHT,
+    RetrievalConfig,
+    convex_normalisations,
+    fuse,
+)
 from rag.types import Hit
 
 EVAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval"
@@ -138,7 +144,8 @@ def _normalised_lists(data: dict[str, Any], pool: int, normalisation: Normalisat
                 if not hits:
                     columns.append(np.zeros(len(union)))
                     continue
-                values, missing = normalise_scores([h.score for h in hits], normalisation, SCORE_FLOORS[name])
+                scaled = CONVEX_UNIT_NORMALISATION if name == "unit" else normalisation
+                values, missing = normalise_scores([h.score for h in hits], scaled, SCORE_FLOORS[name])
                 mine: dict[int, float] = {}
                 for hit, value in zip(hits, values, strict=True):
                     mine.setdefault(hit.chunk_id, value)
@@ -273,7 +280,7 @@ def _unit_weighted(weight: float) -> Any:
     def fuser(lists: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
         alpha = config.dense_alpha
         weights = {"dense": alpha, "lexical": 1 - alpha, "unit": weight}
-        return convex_fusion(lists, weights=weights, normalisation=config.normalisation)
+        return convex_fusion(lists, weights=weights, normalisation=convex_normalisations(config))
 
     return fuser
 
