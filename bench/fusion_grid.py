@@ -23,6 +23,7 @@ from rag.fusion import (
     SCORE_FLOORS,
     WORDS,
     Normalisation,
+    _jaccard,
     _tied_ranks,
     convex_fusion,
     drop_near_duplicates,
@@ -172,12 +173,6 @@ def fast_convex(
         order = ids[np.lexsort((ids, -fused))].tolist()
         ranks.append(_first_relevant(order, relevant, words, config.duplicate_threshold))
     return _metrics(ranks)
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 1.0 if a == b else 0.0
-    return len(a & b) / len(a | b)
 
 
 def _metrics(ranks: list[int | None]) -> dict[str, float]:
