@@ -342,6 +342,7 @@ def test_auto_passes_over_a_runtime_that_cannot_run_the_graph(  # type: ignore[n
         raise RuntimeError("OpConversionFailure: com.microsoft.Attention is not supported")
 
     monkeypatch.setattr(embedder_runtime, "OpenVinoForward", refuse)
+    monkeypatch.setattr(embedder_runtime, "available", lambda runtime: True)  # openvino or not
     monkeypatch.setattr(embeddings, "fixed_choice", lambda setting, device: None)  # probe even on AMX
     model = Embedder(model_copy, device="cpu", runtime="auto")
     with caplog.at_level("WARNING", logger="rag.embeddings"):
