@@ -10,7 +10,13 @@ from typing import Literal, get_args
 from rag.analysis import PolishAnalyzer
 from rag.control_tokens import neutralise
 from rag.embedder import TextEmbedder
-from rag.fusion import Normalisation, convex_fusion, drop_near_duplicates, reciprocal_rank_fusion
+from rag.fusion import (
+    NORMALISATIONS,
+    Normalisation,
+    convex_fusion,
+    drop_near_duplicates,
+    reciprocal_rank_fusion,
+)
 from rag.reranker import Reranker
 from rag.store import Store
 from rag.types import Hit
@@ -49,6 +55,8 @@ class RetrievalConfig:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}.")
         if not 0 <= self.dense_alpha <= 1:
             raise ValueError("dense_alpha must be between 0 and 1.")
+        if self.normalisation not in NORMALISATIONS:  # else the first convex search would fail
+            raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}.")
 
 
 class Retriever:

@@ -141,6 +141,8 @@ def test_fusion_settings_are_checked(monkeypatch) -> None:  # type: ignore[no-un
         load_settings()
     with pytest.raises(ValueError, match="dense_alpha must be between 0 and 1"):
         RetrievalConfig(dense_alpha=-0.1)
+    with pytest.raises(ValueError, match="normalisation must be one of minmax, theoretical, zscore"):
+        RetrievalConfig(normalisation="softmax")  # type: ignore[arg-type]
 
 
 def test_convex_fusion_keeps_each_lists_scores_and_the_named_unit_first(library, collection) -> None:  # type: ignore[no-untyped-def]
