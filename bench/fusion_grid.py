@@ -23,13 +23,20 @@ from rag.fusion import (
     SCORE_FLOORS,
     WORDS,
     Normalisation,
+    _jaccard,
     _tied_ranks,
     convex_fusion,
     drop_near_duplicates,
     normalise_scores,
     reciprocal_rank_fusion,
 )
-from rag.retrieval import CONVEX_UNIT_WEIGHT, RetrievalConfig, fuse
+from rag.retrieval import (
+    CONVEX_UNIT_NORMALISATION,
+    CONVEX_UNIT_WEIGHT,
+    RetrievalConfig,
+    convex_normalisations,
+    fuse,
+)
 from rag.types import Hit
 
 EVAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "eval"
@@ -138,7 +145,8 @@ def _normalised_lists(data: dict[str, Any], pool: int, normalisation: Normalisat
                 if not hits:
                     columns.append(np.zeros(len(union)))
                     continue
-                values, missing = normalise_scores([h.score for h in hits], normalisation, SCORE_FLOORS[name])
+                scaled = CONVEX_UNIT_NORMALISATION if name == "unit" else normalisation
+                values, missing = normalise_scores([h.score for h in hits], scaled, SCORE_FLOORS[name])
                 mine: dict[int, float] = {}
                 for hit, value in zip(hits, values, strict=True):
                     mine.setdefault(hit.chunk_id, value)
@@ -165,12 +173,6 @@ def fast_convex(
         order = ids[np.lexsort((ids, -fused))].tolist()
         ranks.append(_first_relevant(order, relevant, words, config.duplicate_threshold))
     return _metrics(ranks)
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 1.0 if a == b else 0.0
-    return len(a & b) / len(a | b)
 
 
 def _metrics(ranks: list[int | None]) -> dict[str, float]:
@@ -273,7 +275,7 @@ def _unit_weighted(weight: float) -> Any:
     def fuser(lists: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
         alpha = config.dense_alpha
         weights = {"dense": alpha, "lexical": 1 - alpha, "unit": weight}
-        return convex_fusion(lists, weights=weights, normalisation=config.normalisation)
+        return convex_fusion(lists, weights=weights, normalisation=convex_normalisations(config))
 
     return fuser
 

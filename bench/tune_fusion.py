@@ -30,6 +30,7 @@ Run from the repo root:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -154,7 +155,10 @@ def main() -> int:
     settings = load_settings(**overrides)
     library = Library(settings)
     default = library.retriever.config
-    cache = work / f"rankings-{settings.chunk_tokens}-{args.paragraphs}-{args.limit_questions}.pickle"
+    # The embedder is in the name: a --keep folder reused with another model must not hand it
+    # the first model's rankings.
+    model = hashlib.sha256(settings.embedding_model.encode()).hexdigest()[:8]
+    cache = work / f"rankings-{model}-{settings.chunk_tokens}-{args.paragraphs}-{args.limit_questions}.pickle"
     if cache.exists():
         sets = pickle.loads(cache.read_bytes())
     else:

@@ -182,16 +182,24 @@ def _fuse_if_exact(model: Any, work: Path, reference: np.ndarray) -> bool:
 
     if not fuse(work / FP32_FILE, work / FUSED_FILE, model[0].auto_model.config):
         return False
-    vectors = pooled_vectors(model, OnnxForward(work / FUSED_FILE, threads=None), list(PROBE_TEXTS))
+    try:
+        vectors = pooled_vectors(model, OnnxForward(work / FUSED_FILE, threads=None), list(PROBE_TEXTS))
+    except Exception as exc:  # a fused kernel this build lacks costs the fusion, not the export
+        log.warning("the fused ONNX graph does not run, the unfused graph is used: %s", exc)
+        return _discard_fused(work)
     cosine = float(np.sum(vectors * reference, axis=1).min())
-    if cosine < MIN_FUSED_COSINE:
+    if not cosine >= MIN_FUSED_COSINE:  # NaN vectors fail too
         log.warning("the fused ONNX graph drifts from torch (min cosine %.5f): not used", cosine)
-        for leftover in work.glob(f"{FUSED_FILE}*"):
-            leftover.unlink()
-        return False
+        return _discard_fused(work)
     # Weights saved outside the graph (models over 2 GiB) keep their file, which the graph names.
     os.replace(work / FUSED_FILE, work / FP32_FILE)
     return True
+
+
+def _discard_fused(work: Path) -> bool:
+    for leftover in work.glob(f"{FUSED_FILE}*"):
+        leftover.unlink()
+    return False
 
 
 def _quantise(source: Path, target: Path, *, keep_ffn_output_float: bool) -> None:

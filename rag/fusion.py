@@ -50,7 +50,7 @@ def convex_fusion(
     rankings: Mapping[str, Sequence[Hit]],
     *,
     weights: Mapping[str, float],
-    normalisation: Normalisation = "minmax",
+    normalisation: Normalisation | Mapping[str, Normalisation] = "minmax",
     floors: Mapping[str, float] = SCORE_FLOORS,
 ) -> list[Hit]:
     """Fuse scored lists: score = sum over lists of weight x the hit's normalised score, best first.
@@ -60,14 +60,17 @@ def convex_fusion(
     Hybrid Retrieval"). Each list is normalised on its own: ``minmax`` maps its lowest score to 0
     and its highest to 1; ``theoretical`` maps the list's ``floors`` entry (the lowest score its
     scoring function can give) to 0 and its highest to 1; ``zscore`` subtracts the list's mean and
-    divides by its standard deviation. A hit missing from a list counts as that list's lowest
+    divides by its standard deviation; a mapping gives each list its own (``minmax`` for a list it
+    does not name). A hit missing from a list counts as that list's lowest
     normalised value (0 for the first two; the last place's for ``zscore``); a list whose scores
     are all equal (the legal-unit list) gives its members 1 and others 0. Equal fused scores keep
     chunk-id order. Each fused hit keeps the per-list scores and ranks in ``extra``, as
     :func:`reciprocal_rank_fusion` does.
     """
-    if normalisation not in NORMALISATIONS:
+    given = [normalisation] if isinstance(normalisation, str) else list(normalisation.values())
+    if any(value not in NORMALISATIONS for value in given):
         raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}")
+    chosen = {name: normalisation for name in rankings} if isinstance(normalisation, str) else normalisation
     fused = {hit.chunk_id: 0.0 for hits in rankings.values() for hit in hits}
     first_seen: dict[int, Hit] = {}
     extras: dict[int, dict[str, float]] = {}
@@ -75,7 +78,8 @@ def convex_fusion(
         if not hits:
             continue
         weight = weights.get(name, 1.0)
-        values, missing = normalise_scores([hit.score for hit in hits], normalisation, floors.get(name, 0.0))
+        scores = [hit.score for hit in hits]
+        values, missing = normalise_scores(scores, chosen.get(name, "minmax"), floors.get(name, 0.0))
         mine: dict[int, float] = {}
         for (rank, hit), value in zip(_tied_ranks(hits), values, strict=True):
             if hit.chunk_id in mine:

@@ -10,7 +10,13 @@ from typing import Literal, get_args
 from rag.analysis import PolishAnalyzer
 from rag.control_tokens import neutralise
 from rag.embedder import TextEmbedder
-from rag.fusion import Normalisation, convex_fusion, drop_near_duplicates, reciprocal_rank_fusion
+from rag.fusion import (
+    NORMALISATIONS,
+    Normalisation,
+    convex_fusion,
+    drop_near_duplicates,
+    reciprocal_rank_fusion,
+)
 from rag.reranker import Reranker
 from rag.store import Store
 from rag.types import Hit
@@ -22,6 +28,10 @@ FUSIONS: tuple[str, ...] = get_args(Fusion)
 # In the convex fusion the dense and lexical terms add up to at most 1, so a legal-unit term of 1
 # puts the chunks under the unit a question names first, as the doubled RRF weight does.
 CONVEX_UNIT_WEIGHT = 1.0
+# The unit list's scores differ only when a question names several units ("art. 30 i art. 31":
+# their idf differ). Scaled from BM25's floor, every named unit's chunks keep a unit term; min-max
+# or z-score would put the lower unit's chunks at the list's floor, level with chunks under none.
+CONVEX_UNIT_NORMALISATION: Normalisation = "theoretical"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,8 @@ class RetrievalConfig:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}.")
         if not 0 <= self.dense_alpha <= 1:
             raise ValueError("dense_alpha must be between 0 and 1.")
+        if self.normalisation not in NORMALISATIONS:  # else the first convex search would fail
+            raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}.")
 
 
 class Retriever:
@@ -124,16 +136,23 @@ def fuse(rankings: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
     ``rrf``: reciprocal rank fusion under ``config``'s weights; a legal-unit list ("art. 30"
     matched in headings) weighs twice the stronger of the other two, so the unit a question names
     comes first. ``convex``: ``dense_alpha`` x normalised dense score + (1 - ``dense_alpha``) x
-    normalised BM25 score, plus 1 for a chunk under the named unit (the same precedence). Pure,
-    so bench/tune_fusion.py can sweep the constants over rankings computed once.
+    normalised BM25 score, plus 1 for a chunk under the named unit (the same precedence; under
+    the lesser of several named units, its BM25 share of the best one's). Pure, so
+    bench/tune_fusion.py can sweep the constants over rankings computed once.
     """
     if config.fusion == "convex":
         alpha = config.dense_alpha
         weights = {"dense": alpha, "lexical": 1 - alpha, "unit": CONVEX_UNIT_WEIGHT}
-        return convex_fusion(rankings, weights=weights, normalisation=config.normalisation)
+        return convex_fusion(rankings, weights=weights, normalisation=convex_normalisations(config))
     weights = {
         "dense": config.dense_weight,
         "lexical": config.lexical_weight,
         "unit": 2 * max(config.dense_weight, config.lexical_weight, 0.5),
     }
     return reciprocal_rank_fusion(rankings, weights=weights, k=config.rrf_k)
+
+
+def convex_normalisations(config: RetrievalConfig) -> dict[str, Normalisation]:
+    """How the convex fusion scales each list: dense and lexical as ``config`` says, the
+    legal-unit list always from BM25's floor (:data:`CONVEX_UNIT_NORMALISATION`)."""
+    return {"dense": config.normalisation, "lexical": config.normalisation, "unit": CONVEX_UNIT_NORMALISATION}

@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(
         32, ge=1, le=1024, description="Chunks per forward pass, or per request to an embedding server."
     )
-    # torch by default for now: auto's first start exports and probes (minutes for a large model),
-    # and int8 lost 2 of 152 own-set questions at R@1 (-0.014, over the 0.01 bar); see the README.
+    # auto by default since the fused int8 graph is within 0.01 of float32 at R@1/5/10 on PoQuAD dev
+    # and the own set; its cost: the first start on a CPU without AMX exports and probes (minutes
+    # for a large model). See the README, "Ingest on ordinary CPUs".
     embedding_runtime: Literal["auto", "torch", "onnx", "openvino"] = Field(
         "auto",
         description="Runtime of the in-process embedder. auto: torch on CUDA and AMX CPUs, else the "

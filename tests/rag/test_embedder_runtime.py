@@ -232,6 +232,36 @@ def test_fused_graph_that_drifts_from_torch_is_not_used(
     assert sorted(p.name for p in folder.iterdir()) == ["gate.json", "model.onnx", "model_int8.onnx"]
 
 
+@pytest.mark.parametrize("fault", ["cannot load", "NaN vectors"])
+def test_fused_graph_that_does_not_run_is_not_used(
+    fault: str, model_copy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fused graph that ONNX Runtime cannot open (a kernel missing from this build) or that
+    gives NaN (which no cosine comparison rejects) costs the fusion, not the export: the plain
+    graph is exported as before."""
+    from rag import embedder_export, embedder_runtime
+    from rag.embeddings import Embedder
+
+    real = embedder_runtime.OnnxForward
+
+    def faulty_fused(path: Path, threads: int | None):  # type: ignore[no-untyped-def]
+        forward = real(path, threads)
+        if path.name != embedder_export.FUSED_FILE:
+            return forward
+        if fault == "cannot load":
+            raise RuntimeError("NOT_IMPLEMENTED : Could not find an implementation for Attention(1)")
+        return lambda features: np.full_like(forward(features), np.nan)
+
+    monkeypatch.setattr(embedder_runtime, "OnnxForward", faulty_fused)
+    model = Embedder(model_copy, device="cpu", runtime="onnx")
+    model.warm_up()
+    (folder,) = Path(model_copy).glob("polrag-onnx-*")
+    assert json.loads((folder / "gate.json").read_text())["fused"] is False
+    assert "Attention" not in _op_types(folder / "model.onnx")
+    assert sorted(p.name for p in folder.iterdir()) == ["gate.json", "model.onnx", "model_int8.onnx"]
+    assert model.encode_passages(["Art. 1. Ustawa określa zasady."]).shape == (1, 384)
+
+
 def test_xlm_roberta_encoder_is_fused_and_exact(minilm_path: str, tmp_path: Path) -> None:
     """An XLM-R encoder (the family of the Polish embedders: mmlw-retrieval-roberta, e5) is fused
     too, with RoBERTa's position ids intact: the fused graph gives torch's vectors, padding included."""
@@ -312,6 +342,7 @@ def test_auto_passes_over_a_runtime_that_cannot_run_the_graph(  # type: ignore[n
         raise RuntimeError("OpConversionFailure: com.microsoft.Attention is not supported")
 
     monkeypatch.setattr(embedder_runtime, "OpenVinoForward", refuse)
+    monkeypatch.setattr(embedder_runtime, "available", lambda runtime: True)  # openvino or not
     monkeypatch.setattr(embeddings, "fixed_choice", lambda setting, device: None)  # probe even on AMX
     model = Embedder(model_copy, device="cpu", runtime="auto")
     with caplog.at_level("WARNING", logger="rag.embeddings"):

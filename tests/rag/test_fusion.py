@@ -127,6 +127,8 @@ def test_convex_of_empty_lists() -> None:
     assert [(h.chunk_id, h.score) for h in single] == [(4, 0.5)]
     with pytest.raises(ValueError, match="normalisation must be one of"):
         convex_fusion({"dense": scored((4, 0.3))}, weights=EVEN, normalisation="softmax")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="normalisation must be one of"):
+        convex_fusion({}, weights=EVEN, normalisation={"unit": "softmax"})  # type: ignore[dict-item]
 
 
 def test_near_duplicates_keep_the_better_ranked_passage() -> None:

@@ -141,6 +141,8 @@ def test_fusion_settings_are_checked(monkeypatch) -> None:  # type: ignore[no-un
         load_settings()
     with pytest.raises(ValueError, match="dense_alpha must be between 0 and 1"):
         RetrievalConfig(dense_alpha=-0.1)
+    with pytest.raises(ValueError, match="normalisation must be one of minmax, theoretical, zscore"):
+        RetrievalConfig(normalisation="softmax")  # type: ignore[arg-type]
 
 
 def test_convex_fusion_keeps_each_lists_scores_and_the_named_unit_first(library, collection) -> None:  # type: ignore[no-untyped-def]
@@ -149,3 +151,26 @@ def test_convex_fusion_keeps_each_lists_scores_and_the_named_unit_first(library,
     assert "\nArt. 30. 1. Zabrania" in "\n" + hits[0].text, hits[0].text
     assert {"dense", "dense_rank", "lexical", "lexical_rank", "unit", "unit_rank"} <= set(hits[0].extra)
     assert hits[0].score > 1.0  # the unit term (1) plus the convex dense and BM25 terms
+
+
+def test_convex_keeps_the_unit_term_of_every_named_unit() -> None:
+    """ "art. 30 i art. 31": the two units' headings score apart in BM25 (their idf differ), yet
+    the chunks under either are under a unit the question names. Min-max or z-score over the
+    unit list put the lower unit's chunks at the list's floor, level with chunks under no named
+    unit; the unit list is scaled from BM25's floor whatever the dense and lexical lists use."""
+    from rag.fusion import NORMALISATIONS
+    from rag.retrieval import fuse
+
+    def scored(*pairs: tuple[int, float]) -> list[Hit]:
+        return [Hit(i, "d", "f.txt", 1, 1, f"tekst {i}", s) for i, s in pairs]
+
+    # Chunk 9 cites no unit and leads both lists by a little; 30 and 31 hold Art. 30 and Art. 31.
+    rankings = {
+        "dense": scored((9, 0.62), (30, 0.60), (31, 0.58), (5, 0.2)),
+        "lexical": scored((9, 6.2), (30, 6.0), (31, 5.8), (5, 1.0)),
+        "unit": scored((31, 4.1), (30, 2.7)),
+    }
+    for normalisation in NORMALISATIONS:
+        config = RetrievalConfig(fusion="convex", dense_alpha=0.5, normalisation=normalisation)
+        order = [hit.chunk_id for hit in fuse(rankings, config)]
+        assert order[:2] == [31, 30], (normalisation, order)
