@@ -386,3 +386,21 @@ def test_a_new_revision_of_a_hub_model_gets_its_own_export(
     assert embedder_export.cache_folder("sdadas/mmlw-retrieval-roberta-large", root) != old
     current["revision"] = None  # not downloaded: the name alone keys it, and nothing fails
     assert embedder_export.cache_folder("sdadas/mmlw-retrieval-roberta-large", root).parent == old.parent
+
+
+def test_a_named_runtime_that_cannot_run_the_graph_is_one_clear_error(
+    model_copy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import embedder_runtime
+    from rag.embeddings import Embedder
+    from rag.errors import ModelLoadError
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("OpConversionFailure: com.microsoft.Attention is not supported\n  at line 1")
+
+    monkeypatch.setattr(embedder_runtime, "OpenVinoForward", refuse)
+    with pytest.raises(ModelLoadError) as caught:
+        Embedder(model_copy, device="cpu", runtime="openvino").warm_up()
+    message = str(caught.value)
+    assert message.startswith("POLRAG_EMBEDDING_RUNTIME=openvino cannot run ")
+    assert "com.microsoft.Attention is not supported" in message and "\n" not in message
