@@ -78,7 +78,8 @@ class ExportedModel:
 
 def source_fingerprint(model_dir: Path | None, name: str) -> str:
     """A short hash of the model's files (names, sizes, times) and the export version."""
-    gate = f"{MIN_MEAN_COSINE}|{MIN_COSINE}"  # another gate may keep another int8 graph
+    # Another gate may keep another int8 graph, another fusion check another float32 graph.
+    gate = f"{MIN_MEAN_COSINE}|{MIN_COSINE}|{MIN_FUSED_COSINE}"
     digest = hashlib.sha256(f"{name}|{EXPORT_VERSION}|{gate}".encode())
     if model_dir is not None:
         for path in sorted(model_dir.rglob("*")):
@@ -93,12 +94,23 @@ def source_fingerprint(model_dir: Path | None, name: str) -> str:
 def cache_folder(model_name: str, fallback_root: Path) -> Path:
     """Where the export of ``model_name`` lives: beside a writable local model, else under the index dir."""
     local = Path(model_name)
-    fingerprint = source_fingerprint(local if local.is_dir() else None, model_name)
+    fingerprint = source_fingerprint(local if local.is_dir() else _hub_snapshot(model_name), model_name)
     if local.is_dir() and os.access(local, os.W_OK):
         return local / f"polrag-onnx-{fingerprint}"
     label = local.name if local.is_dir() else model_name.strip("/").replace("/", "--")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[-80:]
     return fallback_root / ".embedder-cache" / f"{safe}-{fingerprint}"
+
+
+def _hub_snapshot(model_name: str) -> Path | None:
+    """The hub model's cached snapshot folder (named by its commit), so a newer revision of the
+    model gets a new export instead of the old one's; None when it is not in the cache."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model_name, local_files_only=True))
+    except Exception:  # not a hub id, or not downloaded: the name alone keys the export
+        return None
 
 
 def load_or_export(model: Any, folder: Path) -> ExportedModel:

@@ -188,7 +188,13 @@ class Embedder:
         }
         int8 = "int8" if exported.int8 else "float32"
         if runtime is not None:
-            self._forward = builders[runtime]()
+            try:
+                self._forward = builders[runtime]()
+            except Exception as exc:  # a runtime too old for the graph's operators, a broken install
+                raise ModelLoadError(
+                    f"POLRAG_EMBEDDING_RUNTIME={runtime} cannot run {self.model_name!r}: "
+                    f"{_first_line(exc)} (auto or torch would load it)"
+                ) from exc
             self.runtime_detail = getattr(self._forward, "precision", int8)
             return runtime
         forwards: dict[str, Callable[[dict[str, Any]], Any]] = {}
@@ -470,3 +476,8 @@ def _load_hint(model: str, exc: Exception) -> str:
         else "check the id, your network, and HF_TOKEN for gated models"
     )
     return f"cannot load embedding model {model!r} (POLRAG_EMBEDDING_MODEL): {exc}; {hint}"
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

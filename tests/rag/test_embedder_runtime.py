@@ -353,3 +353,54 @@ def test_auto_passes_over_a_runtime_that_cannot_run_the_graph(  # type: ignore[n
     (timed,) = folder.glob("runtime-*.json")
     assert set(json.loads(timed.read_text())["seconds"]) == {"torch", "onnx"}
     assert model.encode_passages(["Art. 1. Ustawa określa zasady."]).shape == (1, 384)
+
+
+def test_a_new_revision_of_a_hub_model_gets_its_own_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub model's export is keyed by the snapshot it was loaded from: after the model is
+    updated on the hub, the next start exports the new weights instead of running the old graph."""
+    import huggingface_hub
+
+    from rag import embedder_export
+
+    snapshots = {}
+    for revision, weights in (("a1", b"old weights"), ("b2", b"new weights, longer")):
+        snapshots[revision] = tmp_path / "hub" / "snapshots" / revision
+        snapshots[revision].mkdir(parents=True)
+        (snapshots[revision] / "model.safetensors").write_bytes(weights)
+    current = {"revision": "a1"}
+
+    def snapshot_download(name: str, local_files_only: bool = False) -> str:
+        assert local_files_only, "the export key must never reach the network"
+        if current["revision"] is None:
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not in the cache")
+        return str(snapshots[current["revision"]])
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    root = tmp_path / "index"
+    old = embedder_export.cache_folder("sdadas/mmlw-retrieval-roberta-large", root)
+    assert old.parent == root / ".embedder-cache" and old.name.startswith("sdadas--mmlw-retrieval")
+    assert embedder_export.cache_folder("sdadas/mmlw-retrieval-roberta-large", root) == old
+    current["revision"] = "b2"
+    assert embedder_export.cache_folder("sdadas/mmlw-retrieval-roberta-large", root) != old
+    current["revision"] = None  # not downloaded: the name alone keys it, and nothing fails
+    assert embedder_export.cache_folder("sdadas/mmlw-retrieval-roberta-large", root).parent == old.parent
+
+
+def test_a_named_runtime_that_cannot_run_the_graph_is_one_clear_error(
+    model_copy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import embedder_runtime
+    from rag.embeddings import Embedder
+    from rag.errors import ModelLoadError
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("OpConversionFailure: com.microsoft.Attention is not supported\n  at line 1")
+
+    monkeypatch.setattr(embedder_runtime, "OpenVinoForward", refuse)
+    with pytest.raises(ModelLoadError) as caught:
+        Embedder(model_copy, device="cpu", runtime="openvino").warm_up()
+    message = str(caught.value)
+    assert message.startswith("POLRAG_EMBEDDING_RUNTIME=openvino cannot run ")
+    assert "com.microsoft.Attention is not supported" in message and "\n" not in message
