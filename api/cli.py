@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from rag.errors import ConfigError, DocumentNotFound, InvalidInput, PolragError
+from rag.errors import ConfigError, DocumentNotFound, InvalidInput, ModelLoadError, PolragError
 
 app = typer.Typer(
     help="polrag: ask questions about your own Polish documents.",
@@ -151,6 +151,10 @@ def search(
     if as_json:
         _print_json({"hits": [hit.to_json() for hit in hits]})
         return
+    _print_hits(hits)
+
+
+def _print_hits(hits: list[Any]) -> None:
     if not hits:
         typer.echo("no passages found")
     for rank, hit in enumerate(hits, start=1):
@@ -193,7 +197,15 @@ def ask(
         else:
             typer.echo(answerer.generator.render(prepared.prompt.messages), nl=False)
         return
-    answerer.generator.warm_up()
+    try:
+        answerer.generator.warm_up()
+    except ModelLoadError:
+        if not as_json:
+            # Search works without the language model: show what it found, as the web page does
+            # on a 503; the error line after it (exit 2) says why there is no answer.
+            typer.echo("Brak odpowiedzi: model językowy jest niedostępny. Znalezione fragmenty:")
+            _print_hits(library.search(question, collection=collection, k=k))
+        raise
     live = sys.stdout.isatty() and not as_json
     answer: Answer | None = None
     for event in answerer.ask_stream(question, collection=collection, k=k):

@@ -76,6 +76,10 @@ def test_ask_with_the_server_down_is_one_clear_line(acts, monkeypatch: pytest.Mo
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach the LLM server")
+    # Search still works: the passages found are shown, as the web page shows them on a 503.
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Brak odpowiedzi: model językowy jest niedostępny. Znalezione fragmenty:"
+    assert lines[1].startswith("[1] DU_2020_poz3.pdf, s. 1"), result.stdout
 
 
 def test_ask_checks_the_question_and_collection_before_loading_the_generator(
