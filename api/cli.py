@@ -189,16 +189,10 @@ def ask(
     # Checked before the generator loads (9.5 GB for Bielik): a mistyped collection or an empty
     # question is one line at once, not after a minute of loading or of the hub's retries.
     library.collection(collection)
-    answerer = Answerer(library, load_generator(library.settings))
-    if show_prompt:
-        prepared = answerer.prepare(question, collection=collection, k=k)
-        if prepared.prompt is None:
-            typer.echo(f"(no passage is relevant enough; the answer would be: {NO_ANSWER})")
-        else:
-            typer.echo(answerer.generator.render(prepared.prompt.messages), nl=False)
-        return
     try:
-        answerer.generator.warm_up()
+        generator = load_generator(library.settings)  # a local model's tokenizer loads here
+        if not show_prompt:
+            generator.warm_up()
     except ModelLoadError:
         if not as_json:
             # Search works without the language model: show what it found, as the web page does
@@ -206,6 +200,14 @@ def ask(
             typer.echo("Brak odpowiedzi: model językowy jest niedostępny. Znalezione fragmenty:")
             _print_hits(library.search(question, collection=collection, k=k))
         raise
+    answerer = Answerer(library, generator)
+    if show_prompt:
+        prepared = answerer.prepare(question, collection=collection, k=k)
+        if prepared.prompt is None:
+            typer.echo(f"(no passage is relevant enough; the answer would be: {NO_ANSWER})")
+        else:
+            typer.echo(answerer.generator.render(prepared.prompt.messages), nl=False)
+        return
     live = sys.stdout.isatty() and not as_json
     answer: Answer | None = None
     for event in answerer.ask_stream(question, collection=collection, k=k):

@@ -17,6 +17,7 @@ import numpy as np
 from rag.embedder import TokenCounter
 from rag.embeddings import Prefixes, known_prefixes
 from rag.errors import ConfigError, EmbeddingServerError, ModelLoadError
+from rag.hub import hub_options
 from rag.token_estimate import EstimatedTokenCounter
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ class OpenAIEmbedder:
         from rag.embeddings import HFTokenCounter
 
         try:
-            return HFTokenCounter(AutoTokenizer.from_pretrained(self.tokenizer))
+            tokenizer = AutoTokenizer.from_pretrained(self.tokenizer, **hub_options(self.tokenizer))
+            return HFTokenCounter(tokenizer)
         except Exception as exc:  # hub errors, missing folders
             raise ModelLoadError(
                 f"cannot load tokenizer {self.tokenizer!r} (POLRAG_EMBEDDING_TOKENIZER): {exc}"

@@ -17,6 +17,7 @@ from rag.device import resolve_device, resolve_dtype
 from rag.embedder_files import ModelFiles, read_model_files
 from rag.embedder_runtime import fixed_choice
 from rag.errors import ModelLoadError
+from rag.hub import hub_options
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class Embedder:
         device = resolve_device(self._device_setting)
         dtype = resolve_dtype(self._dtype_setting, device)
         try:
-            model = SentenceTransformer(self.model_name, device=device)
+            model = SentenceTransformer(self.model_name, device=device, **hub_options(self.model_name))
         except Exception as exc:  # hub errors, missing folders, broken configs
             raise ModelLoadError(_load_hint(self.model_name, exc)) from exc
         _pad_to_multiple(model, PAD_TO_MULTIPLE_OF)

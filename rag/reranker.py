@@ -9,6 +9,7 @@ from typing import Any
 
 from rag.device import resolve_device
 from rag.errors import ModelLoadError
+from rag.hub import hub_options
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ class Reranker:
 
         device = resolve_device(self._device_setting)
         try:
-            self._model = CrossEncoder(self.model_name, device=device, max_length=self.max_length)
+            self._model = CrossEncoder(
+                self.model_name, device=device, max_length=self.max_length, **hub_options(self.model_name)
+            )
         except Exception as exc:
             raise ModelLoadError(
                 f"cannot load reranker {self.model_name!r} (POLRAG_RERANKER_MODEL): {exc}; "

@@ -20,6 +20,7 @@ from rag.generation.base import (
     neutralise_messages,
     render_chat,
 )
+from rag.hub import hub_options
 from rag.prompt import Message
 from rag.settings import Settings
 from rag.types import Usage
@@ -51,8 +52,9 @@ class TransformersGenerator:
         self.device = resolve_device(device)
         self.dtype = _dtype_for(dtype, self.device)
         with _load_errors(model):
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.config = AutoConfig.from_pretrained(model)
+            hub = hub_options(model)
+            self.tokenizer = AutoTokenizer.from_pretrained(model, **hub)
+            self.config = AutoConfig.from_pretrained(model, **hub)
         if not getattr(self.tokenizer, "chat_template", None):
             raise ModelLoadError(f"{model} has no chat template: polrag needs an instruct (chat) model")
         self.context_tokens = context_tokens or _context_length(self.config, self.tokenizer)
@@ -146,7 +148,7 @@ class TransformersGenerator:
         import torch
         from transformers import AutoModelForCausalLM
 
-        options: dict[str, Any] = {"dtype": getattr(torch, self.dtype)}
+        options: dict[str, Any] = {"dtype": getattr(torch, self.dtype), **hub_options(self.model_name)}
         if self.device == "cuda":
             options["attn_implementation"] = "sdpa"
         log.info("loading %s (%s on %s)", self.model_name, self.dtype, self.device)

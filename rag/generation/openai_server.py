@@ -17,6 +17,7 @@ from rag.generation.base import (
     neutralise_messages,
     render_chat,
 )
+from rag.hub import hub_options
 from rag.prompt import Message
 from rag.settings import Settings
 from rag.types import Usage
@@ -184,7 +185,7 @@ def _load_tokenizer(name: str) -> Any:
     try:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name, **hub_options(name))
     except (OSError, ValueError) as exc:
         log.warning(
             "no tokenizer for %r (%s): prompt tokens are estimated; set POLRAG_LLM_TOKENIZER "

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.api.test_cli import cli, run
+from tests.conftest import free_port
 from tests.fake_openai_server import FakeOpenAIServer
 
 QUESTION = "Jakie są warunki uznania odpadów za posiadające właściwości zakaźne?"
@@ -98,3 +100,27 @@ def test_ask_checks_the_question_and_collection_before_loading_the_generator(
     empty = cli("ask", "   ", env={})
     assert empty.returncode == 2
     assert empty.stderr.strip().splitlines()[-1] == "error: the question is empty"
+
+
+def test_ask_offline_with_a_hub_generator_fails_in_seconds_and_shows_the_passages(  # type: ignore[no-untyped-def]
+    acts, monkeypatch: pytest.MonkeyPatch
+):
+    """Without a network, the hub client retried each request with growing pauses: `polrag ask`
+    took 49 s to say that the generator is not there, and showed nothing it had found."""
+    monkeypatch.setenv("POLRAG_LLM_MODEL", "polrag-tests/no-such-llm")  # a hub id, not in the cache
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # as for a user: the client would retry
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", "from api.cli import main; main()", "ask", QUESTION],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds = time.monotonic() - started
+    assert result.returncode == 2
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: cannot load the generator 'polrag-tests/no-such-llm'")
+    assert "[1] DU_2020_poz3.pdf, s. 1" in result.stdout
+    assert seconds < 25, f"{seconds:.0f} s"
