@@ -141,7 +141,9 @@ def fuse(rankings: dict[str, list[Hit]], config: RetrievalConfig) -> list[Hit]:
     bench/tune_fusion.py can sweep the constants over rankings computed once.
     """
     if config.fusion == "convex":
-        alpha = config.dense_alpha
+        # alpha balances dense against BM25; a lexical-mode search (BM25 and the unit list) has
+        # no dense list, and its BM25 must not be weighed down to nothing by an alpha near 1.
+        alpha = config.dense_alpha if "dense" in rankings else 0.0
         weights = {"dense": alpha, "lexical": 1 - alpha, "unit": CONVEX_UNIT_WEIGHT}
         return convex_fusion(rankings, weights=weights, normalisation=convex_normalisations(config))
     weights = {

@@ -174,3 +174,17 @@ def test_convex_keeps_the_unit_term_of_every_named_unit() -> None:
         config = RetrievalConfig(fusion="convex", dense_alpha=0.5, normalisation=normalisation)
         order = [hit.chunk_id for hit in fuse(rankings, config)]
         assert order[:2] == [31, 30], (normalisation, order)
+
+
+def test_convex_lexical_mode_keeps_bm25_whatever_the_dense_alpha() -> None:
+    """`--mode lexical` on "art. 30": the chunks under Art. 30 tie in the unit list and BM25
+    orders them. With POLRAG_FUSION_DENSE_ALPHA=1 BM25 weighed 0 there, and chunk ids decided."""
+    from rag.retrieval import fuse
+
+    def scored(*pairs: tuple[int, float]) -> list[Hit]:
+        return [Hit(i, "d", "f.txt", 1, 1, f"tekst {i}", s) for i, s in pairs]
+
+    rankings = {"lexical": scored((12, 7.5), (11, 2.0), (3, 1.0)), "unit": scored((11, 3.0), (12, 3.0))}
+    for alpha in (0.0, 0.5, 1.0):
+        config = RetrievalConfig(fusion="convex", dense_alpha=alpha)
+        assert [hit.chunk_id for hit in fuse(rankings, config)] == [12, 11, 3], alpha
