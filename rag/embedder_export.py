@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.hub import cached_snapshot
 from rag.onnx_fusion import eager_attention, fuse
 
 log = logging.getLogger(__name__)
@@ -94,23 +95,14 @@ def source_fingerprint(model_dir: Path | None, name: str) -> str:
 def cache_folder(model_name: str, fallback_root: Path) -> Path:
     """Where the export of ``model_name`` lives: beside a writable local model, else under the index dir."""
     local = Path(model_name)
-    fingerprint = source_fingerprint(local if local.is_dir() else _hub_snapshot(model_name), model_name)
+    # A hub model is keyed by its cached snapshot (named by its commit): a newer revision of the
+    # model gets a new export instead of the old one's; not cached, the name alone keys it.
+    fingerprint = source_fingerprint(local if local.is_dir() else cached_snapshot(model_name), model_name)
     if local.is_dir() and os.access(local, os.W_OK):
         return local / f"polrag-onnx-{fingerprint}"
     label = local.name if local.is_dir() else model_name.strip("/").replace("/", "--")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)[-80:]
     return fallback_root / ".embedder-cache" / f"{safe}-{fingerprint}"
-
-
-def _hub_snapshot(model_name: str) -> Path | None:
-    """The hub model's cached snapshot folder (named by its commit), so a newer revision of the
-    model gets a new export instead of the old one's; None when it is not in the cache."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(model_name, local_files_only=True))
-    except Exception:  # not a hub id, or not downloaded: the name alone keys the export
-        return None
 
 
 def load_or_export(model: Any, folder: Path) -> ExportedModel:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.hub import cached_snapshot
+
 log = logging.getLogger(__name__)
 
 _POOLING_MODES = (
@@ -57,12 +59,9 @@ def _local_folder(model: str) -> Path | None:
         return path
     if path.is_absolute() or model.count("/") != 1:
         return None
-    try:  # a hub id already downloaded; never a download here (the model load does that)
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(model, local_files_only=True))
-    except Exception:  # not cached, no huggingface_hub, a bad id: the model load will say
-        return None
+    # A hub id already downloaded; never a download here (the model load does that, and says
+    # what is wrong with an id that is not cached).
+    return cached_snapshot(model)
 
 
 def _read(folder: Path) -> ModelFiles | None:

@@ -70,3 +70,14 @@ def forget_probe() -> None:
     global _last_probe
     with _probe_lock:
         _last_probe = None
+
+
+def cached_snapshot(model: str) -> Path | None:
+    """The folder of ``model``'s snapshot in the local hub cache (named by its commit), or None
+    when it is not a hub id or not downloaded. Never a download."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception:  # not cached, no huggingface_hub, a bad id
+        return None
