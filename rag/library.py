@@ -7,16 +7,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from rag.analysis import default_analyzer
 from rag.device import resolve_device
 from rag.embedder import TextEmbedder, build_embedder
 from rag.embeddings import reads_polish
 from rag.errors import CollectionNotFound, PolragError
-from rag.fusion import Normalisation
 from rag.manifest import Manifest
 from rag.reranker import Reranker
-from rag.retrieval import Fusion, Mode, RetrievalConfig, Retriever
+from rag.retrieval import Mode, RetrievalConfig, Retriever
 from rag.settings import Settings
 from rag.store import Store, StoreBackend
 from rag.stores import open_backend
@@ -62,16 +62,7 @@ class Library:
             self.embedder,
             default_analyzer(),
             reranker=reranker or _reranker_for(settings),
-            config=RetrievalConfig(
-                candidates=_candidates(settings),
-                dense_weight=_dense_weight(settings, self.embedder.model_name),
-                rrf_k=_rrf_k(settings, self.embedder.model_name),
-                fusion=_fusion(settings, self.embedder.model_name),
-                dense_alpha=_dense_alpha(settings, self.embedder.model_name),
-                normalisation=_normalisation(settings, self.embedder.model_name),
-                lexical_weight=settings.rrf_lexical_weight,
-                rerank_top=settings.rerank_top,
-            ),
+            config=_retrieval_config(settings, reads_polish(self.embedder.model_name)),
         )
         self.backend = backend or open_backend(settings)
         self._collections: dict[str, Store] = {}
@@ -213,50 +204,27 @@ def _reranker_for(settings: Settings) -> Reranker | None:
 # (0.928 -> 0.921), so RRF stays. all-MiniLM-L6-v2 for the others: convex, alpha 0.05,
 # theoretical min-max, 100 candidates (own set R@5 0.803 -> 0.829, R@1 0.428 -> 0.454; RRF let
 # the English model's noisy first places outvote BM25's, convex lets dense only break near ties).
+# Each retrieval constant: the setting that overrides it, then its default for an embedder
+# known to read Polish and for the others. Dense weight: dense ranks count fully only from an
+# embedder known to read Polish (tests/data/eval with MiniLM: hybrid R@5 0.62 at weight 1.0, 0.79
+# at 0.25, 0.81 for lexical alone). RRF's k: 10 for both (the usual 60 flattens the head of each
+# list too much: a passage BM25 ranks first, 1/61, lost to one it ranks second that the weak dense
+# list also holds; with e5, k 10 beat 60 on PoQuAD too, hybrid R@5 0.968 vs 0.956).
+_FAMILY_DEFAULTS: dict[str, tuple[str, Any, Any]] = {
+    "candidates": ("retrieval_candidates", 100, 100),
+    "dense_weight": ("rrf_dense_weight", 1.0, 0.25),
+    "rrf_k": ("rrf_k", 10, 10),
+    "fusion": ("fusion", "rrf", "convex"),
+    "dense_alpha": ("fusion_dense_alpha", 0.5, 0.05),
+    "normalisation": ("fusion_normalisation", "minmax", "theoretical"),
+}
 
 
-def _candidates(settings: Settings) -> int:
-    if settings.retrieval_candidates is not None:
-        return settings.retrieval_candidates
-    return 100
-
-
-def _fusion(settings: Settings, embedder: str) -> Fusion:
-    if settings.fusion is not None:
-        return settings.fusion
-    return "rrf" if reads_polish(embedder) else "convex"
-
-
-def _dense_alpha(settings: Settings, embedder: str) -> float:
-    if settings.fusion_dense_alpha is not None:
-        return settings.fusion_dense_alpha
-    return 0.5 if reads_polish(embedder) else 0.05
-
-
-def _normalisation(settings: Settings, embedder: str) -> Normalisation:
-    if settings.fusion_normalisation is not None:
-        return settings.fusion_normalisation
-    return "minmax" if reads_polish(embedder) else "theoretical"
-
-
-def _dense_weight(settings: Settings, embedder: str) -> float:
-    """Dense ranks count fully only from an embedder known to read Polish.
-
-    Measured on tests/data/eval with the English all-MiniLM-L6-v2: hybrid recall@5 is 0.62
-    at weight 1.0 and 0.79 at 0.25, against 0.81 for lexical alone.
-    """
-    if settings.rrf_dense_weight is not None:
-        return settings.rrf_dense_weight
-    return 1.0 if reads_polish(embedder) else 0.25
-
-
-def _rrf_k(settings: Settings, embedder: str) -> int:
-    """RRF's k: 10 for both families (the usual 60 flattens the head of each list too much).
-
-    With k=60 a passage BM25 ranks first (1/61) loses to one it ranks second that the weak
-    dense list also holds; on PoQuAD with MiniLM, k=10 restores BM25's recall@1 in hybrid.
-    With e5, k=10 beat 60 on PoQuAD too (hybrid R@5 0.968 vs 0.956).
-    """
-    if settings.rrf_k is not None:
-        return settings.rrf_k
-    return 10
+def _retrieval_config(settings: Settings, polish_family: bool) -> RetrievalConfig:
+    chosen = {}
+    for field_name, (setting, polish, other) in _FAMILY_DEFAULTS.items():
+        value = getattr(settings, setting)
+        chosen[field_name] = value if value is not None else (polish if polish_family else other)
+    return RetrievalConfig(
+        **chosen, lexical_weight=settings.rrf_lexical_weight, rerank_top=settings.rerank_top
+    )

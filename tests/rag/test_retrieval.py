@@ -113,13 +113,15 @@ def test_fusion_follows_the_embedder(settings, embedder) -> None:  # type: ignor
         100,
     )
     # e5 and the other Polish-capable embedders keep RRF: convex lost an own-set question at R@5.
-    from rag.library import _dense_alpha, _fusion, _normalisation
+    from rag.embeddings import reads_polish
+    from rag.library import _retrieval_config
 
-    polish = "multilingual-e5-small-q4"
-    assert (_fusion(settings, polish), _dense_alpha(settings, polish), _normalisation(settings, polish)) == (
+    polish = _retrieval_config(settings, reads_polish("multilingual-e5-small-q4"))
+    assert (polish.fusion, polish.dense_alpha, polish.normalisation, polish.candidates) == (
         "rrf",
         0.5,
         "minmax",
+        100,
     )
     update = {"fusion": "rrf", "fusion_dense_alpha": 0.3, "fusion_normalisation": "zscore"}
     chosen = Library(settings.model_copy(update=update), embedder=embedder).retriever.config
