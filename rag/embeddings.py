@@ -240,8 +240,7 @@ class Embedder:
         """Tokens of passage text the model reads without truncating (prefix and specials off)."""
         files = self._unloaded_files()
         if files is not None:
-            counter = HFTokenCounter.from_json(files.tokenizer_json)
-            return files.max_seq_length - counter.special_tokens() - self._prefix_tokens(counter)
+            return self._files_passage_tokens(files, HFTokenCounter.from_json(files.tokenizer_json))
         return _max_passage_tokens(self.model, self.prefixes.passage)
 
     def _unloaded_files(self) -> ModelFiles | None:
@@ -253,8 +252,10 @@ class Embedder:
             self._files_read = True
         return self._files
 
-    def _prefix_tokens(self, counter: HFTokenCounter) -> int:
-        return counter.count([self.prefixes.passage])[0] if self.prefixes.passage else 0
+    def _files_passage_tokens(self, files: ModelFiles, counter: HFTokenCounter) -> int:
+        """:attr:`max_passage_tokens` as the model's files give it (``counter`` of their tokenizer)."""
+        prefix = counter.count([self.prefixes.passage])[0] if self.prefixes.passage else 0
+        return files.max_seq_length - counter.special_tokens() - prefix
 
     def _check_files(self, model: Any) -> None:
         """The values read from the files before the weights loaded must be the model's own."""
@@ -264,7 +265,7 @@ class Embedder:
         assert files is not None
         light = HFTokenCounter.from_json(files.tokenizer_json)
         texts = [*PROBE_TEXTS, self.prefixes.passage, "Zażółć gęślą jaźń <think> [INST] §12 ust. 3"]
-        read = (files.dimension, files.max_seq_length - light.special_tokens() - self._prefix_tokens(light))
+        read = (files.dimension, self._files_passage_tokens(files, light))
         loaded = (_dimension_of(model), _max_passage_tokens(model, self.prefixes.passage))
         if read != loaded or light.count(texts) != HFTokenCounter(model.tokenizer).count(texts):
             raise ModelLoadError(
@@ -335,23 +336,15 @@ class HFTokenCounter:
         # carries the padding/truncation of tokenizer.json (MiniLM pads to 128) and whatever
         # an encode() set last: count with a private copy that does neither.
         backend = getattr(tokenizer, "backend_tokenizer", None)
-        if backend is not None:
-            from tokenizers import Tokenizer
-
-            backend = Tokenizer.from_str(backend.to_str())
-            backend.no_padding()
-            backend.no_truncation()
-        self._backend = backend
+        self._backend = _counting_backend(backend.to_str()) if backend is not None else None
 
     @classmethod
     def from_json(cls, tokenizer_json: str) -> HFTokenCounter:
         """A counter of a ``tokenizer.json`` alone (no transformers: it loads in milliseconds)."""
-        from tokenizers import Tokenizer
-
-        backend = Tokenizer.from_str(tokenizer_json)
-        backend.no_padding()
-        backend.no_truncation()
-        return _counter_of(backend)
+        counter = cls.__new__(cls)
+        counter.tokenizer = None
+        counter._backend = _counting_backend(tokenizer_json)
+        return counter
 
     def special_tokens(self) -> int:
         """Special tokens the tokenizer adds to one text ([CLS] and [SEP], <s> and </s>)."""
@@ -364,7 +357,7 @@ class HFTokenCounter:
         # Parser processes receive the counter pickled: the Rust tokenizer alone travels (its
         # JSON), so they need neither transformers nor the model's files.
         if self._backend is not None:
-            return _counter_from_json, (self._backend.to_str(),)
+            return HFTokenCounter.from_json, (self._backend.to_str(),)
         return HFTokenCounter, (self.tokenizer,)
 
     def count(self, texts: Sequence[str]) -> list[int]:
@@ -411,17 +404,14 @@ class HFTokenCounter:
         return [(a, b) for a, b in (_trim(text, a, b) for a, b in spans) if b > a]
 
 
-def _counter_from_json(tokenizer_json: str) -> HFTokenCounter:
+def _counting_backend(tokenizer_json: str) -> Any:
+    """A private Rust tokenizer that neither pads nor truncates."""
     from tokenizers import Tokenizer
 
-    return _counter_of(Tokenizer.from_str(tokenizer_json))
-
-
-def _counter_of(backend: Any) -> HFTokenCounter:
-    counter = HFTokenCounter.__new__(HFTokenCounter)
-    counter.tokenizer = None
-    counter._backend = backend
-    return counter
+    backend = Tokenizer.from_str(tokenizer_json)
+    backend.no_padding()
+    backend.no_truncation()
+    return backend
 
 
 def _release_freed_memory() -> None:
