@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 Stage = Literal["queued", "parsing", "ocr", "parsed", "embedding", "storing", "done", "failed"]
-STAGES: tuple[Stage, ...] = ("queued", "parsing", "ocr", "parsed", "embedding", "storing", "done", "failed")
+STAGES: tuple[Stage, ...] = get_args(Stage)
 
 
 class IngestProgress(Protocol):
