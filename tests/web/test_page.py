@@ -77,6 +77,19 @@ def record_upload_statuses(page: Any) -> None:
     )
 
 
+def cut_answers_before_done(page: Any, tail: str = "") -> None:
+    """From now on, every /v1/ask stream of the real server reaches the page cut in transit
+    before its `done` event, with ``tail`` in its place."""
+
+    def cut(route: Any) -> None:
+        response = route.fetch()
+        body = response.text()
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        route.fulfill(status=response.status, headers=headers, body=body[: body.index("event: done")] + tail)
+
+    page.route(lambda url: url.endswith("/v1/ask"), cut)
+
+
 def source_panel(page: Any) -> Any:
     return page.get_by_role("complementary", name="Źródło")
 
@@ -481,13 +494,7 @@ def test_an_answer_cut_off_before_its_end_says_so_and_stays_out_of_the_history(
     page = watched.page
     upload(page, ODPADY)
 
-    def cut_before_done(route: Any) -> None:
-        response = route.fetch()
-        body = response.text()
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        route.fulfill(status=response.status, headers=headers, body=body[: body.index("event: done")])
-
-    page.route(lambda url: url.endswith("/v1/ask"), cut_before_done)
+    cut_answers_before_done(page)
     turn = ask(page, QUESTION)
     expect(turn.locator(".answer-text .error")).to_contain_text("Odpowiedź przerwana")
     assert turn.locator(".answer-text").inner_text().startswith("Odpady")  # what came is shown
@@ -507,16 +514,9 @@ def test_an_error_event_right_after_tokens_stays_on_the_page(
     page = watched.page
     upload(page, ODPADY)
 
-    def error_after_tokens(route: Any) -> None:
-        response = route.fetch()
-        body = response.text()
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        failed = 'event: error\ndata: {"error": {"code": "model_unavailable", "message": "gone"}}\n\n'
-        route.fulfill(
-            status=response.status, headers=headers, body=body[: body.index("event: done")] + failed
-        )
-
-    page.route(lambda url: url.endswith("/v1/ask"), error_after_tokens)
+    cut_answers_before_done(
+        page, 'event: error\ndata: {"error": {"code": "model_unavailable", "message": "gone"}}\n\n'
+    )
     turn = ask(page, QUESTION)
     page.wait_for_timeout(300)  # several frames: a pending draw would have run by now
     expect(turn.locator(".answer-text .error")).to_contain_text("Model językowy jest niedostępny")
